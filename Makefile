@@ -1,0 +1,48 @@
+# Everything a developer or CI needs, from a fresh clone with only Python 3.11 and the package registries.
+#   make serve   install what is needed, then serve the committed model on http://localhost:8000
+#   make test    install what is needed, then lint, type-check and run the whole test suite
+
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 0.0.0.0
+PORT   ?= 8000
+MNIST_DATA_DIR ?= ../shared/mnist
+
+.PHONY: serve test lint typecheck pytest train bench lock docker-smoke clean
+
+# The stamp is rebuilt whenever a lock file changes, so `make` keeps the venv in step with the pins.
+$(VENV)/.installed: requirements/runtime.txt requirements/dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	@touch $@
+
+serve: $(VENV)/.installed
+	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT)
+
+test: lint typecheck pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy training tests
+
+pytest: $(VENV)/.installed
+	$(BIN)/pytest
+
+train: $(VENV)/.installed
+	$(BIN)/python -m training --data-dir $(MNIST_DATA_DIR)
+
+# Recompile the pinned lock files from the *.in lists (needs uv: `pip install uv`).
+lock:
+	uv pip compile --universal --python-version 3.11 -q requirements/runtime.in -o requirements/runtime.txt
+	uv pip compile --universal --python-version 3.11 -q requirements/dev.in -o requirements/dev.txt
+
+docker-smoke:
+	bash scripts/docker-smoke.sh
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

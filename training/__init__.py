@@ -1,0 +1,1 @@
+"""Training job: MNIST IDX files -> softmax regression -> versioned SavedModel."""
