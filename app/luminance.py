@@ -75,9 +75,12 @@ def _palette_has_transparency(image: Image.Image) -> bool:
 def _wide_to_eight_bit(values: npt.NDArray[np.float64]) -> FloatImage:
     # Pillow stores 16-bit greyscale (older PNG plugins, TIFF, conversions) in the 32-bit "I"
     # container. Values beyond the 8-bit range can only mean 16-bit data; 8-bit data that went
-    # through convert("I") stays as it is.
-    if values.size and values.max() > _WHITE:
+    # through convert("I") stays as it is. Float ("F") images within 0..1 are in unit scale.
+    peak = float(values.max()) if values.size else 0.0
+    if peak > _WHITE:
         values = values / _SIXTEEN_TO_EIGHT_BIT
+    elif 0.0 < peak <= 1.0 and float(values.min()) >= 0.0:
+        values = values * _WHITE
     return np.clip(values, 0.0, _WHITE).astype(np.float32)
 
 

@@ -293,3 +293,20 @@ def test_encode_png_base64_round_trips() -> None:
     decoded = Image.open(io.BytesIO(base64.b64decode(encoded)))
     assert decoded.format == "PNG"
     np.testing.assert_array_equal(np.asarray(decoded), pixels)
+
+
+def test_a_very_large_transparent_upload_gives_the_same_digit() -> None:
+    # Black ink on transparent black, as drawing apps save it: only alpha tells them apart.
+    alpha = np.asarray(seven(1600, "light_on_dark", 100))
+    image = Image.fromarray(np.dstack([np.zeros((*alpha.shape, 3)), alpha]).astype(np.uint8))
+    expected = normalize(to_luminance(seven(1600, "light_on_dark", 100), strict=False))
+
+    pixels = prepare(image, NormalizeMode.AUTO).pixels
+
+    assert np.abs(pixels.astype(int) - expected).max() <= 16
+
+
+def test_float_images_in_unit_scale() -> None:
+    unit = np.asarray(seven(120, width=10), dtype=np.float32) / 255
+
+    np.testing.assert_allclose(to_luminance(Image.fromarray(unit), strict=False), 255 * unit)
