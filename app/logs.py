@@ -45,3 +45,5 @@ def configure_logging(level: str) -> None:
     handler.setFormatter(JsonFormatter())
     handler._mnist_json = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
+    # python-multipart warns about every malformed body a client sends; the 400 says it all.
+    logging.getLogger("python_multipart").setLevel(logging.ERROR)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import struct
+import zlib
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -61,3 +63,22 @@ def mnist_test_set(count: int = 20) -> tuple[Pixels, npt.NDArray[np.uint8]]:
     labels = gzip.decompress((folder / "t10k-labels-idx1-ubyte.gz").read_bytes())
     pixels = np.frombuffer(images, np.uint8, count * 784, offset=16).reshape(count, 28, 28)
     return pixels, np.frombuffer(labels, np.uint8, count, offset=8)
+
+
+def png_claiming_size(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width`` x ``height`` pixels but holds almost no data.
+
+    Decoding it would fail as truncated; only a check of the header reports it as too large.
+    """
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
