@@ -95,9 +95,14 @@ class WeightMaps:
         tile = Image.fromarray(colours)
         return tile.resize((IMAGE_SIZE * scale, IMAGE_SIZE * scale), Image.Resampling.NEAREST)
 
+    def tile_origins(self, scale: int) -> list[tuple[int, int]]:
+        """Top-left corner of each digit's map in :meth:`grid_png` at this scale."""
+        pad = _padding(scale)
+        return [(pad + digit * (IMAGE_SIZE * scale + pad), pad) for digit in range(NUM_DIGITS)]
+
     def _grid(self, scale: int) -> Image.Image:
         tile = IMAGE_SIZE * scale
-        pad = max(6, 2 * scale)
+        pad = _padding(scale)
         font = ImageFont.load_default(size=max(11, 3 * scale + 8))
         text_height = _text_height(font)
         bar_height = max(8, 2 * scale)
@@ -106,8 +111,7 @@ class WeightMaps:
         height = bar_top + bar_height + pad + text_height + pad
         canvas = Image.new("RGB", (width, height), _BACKGROUND)
         draw = ImageDraw.Draw(canvas)
-        for digit in range(NUM_DIGITS):
-            left = pad + digit * (tile + pad)
+        for digit, (left, _) in enumerate(self.tile_origins(scale)):
             canvas.paste(self._tile(digit, scale), (left, pad))
             # Zero is near-white: a hairline keeps the maps' edges visible on the white page.
             draw.rectangle((left - 1, pad - 1, left + tile, pad + tile), outline=_FRAME)
@@ -135,6 +139,10 @@ class WeightMaps:
         )
         for x, anchor, text in labels:
             draw.text((x, bottom + 4), text, fill=_INK, font=font, anchor=anchor)
+
+
+def _padding(scale: int) -> int:
+    return max(6, 2 * scale)
 
 
 def _text_height(font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> int:

@@ -1,0 +1,110 @@
+"""The real service over a real socket: start-up, a prediction, streaming limits, failures."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.runtime import ModelRuntime
+from tests.app.conftest import MODEL_NAME
+from tests.app.samples import mnist_test_set, png
+from tests.app.server_process import Server, run_to_exit, running_server
+
+pytestmark = pytest.mark.slow
+
+UPLOAD_LIMIT = 256 * 1024
+
+
+@pytest.fixture(scope="module")
+def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    env = {"MNIST_MODEL_DIR": str(model_dir), "MNIST_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT)}
+    with running_server(env, log) as running:
+        yield running
+
+
+def test_predicts_over_http(server: Server, runtime: ModelRuntime) -> None:
+    images, _ = mnist_test_set()
+    files = [("files", (f"{i}.png", png(image), "image/png")) for i, image in enumerate(images[:5])]
+    response = httpx.post(
+        f"{server.url}/predict", files=files, headers={"X-Request-ID": "socket-test-1"}, timeout=30
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.headers["x-request-id"] == "socket-test-1"
+    predictions = response.json()["predictions"]
+    assert [p["digit"] for p in predictions] == runtime.predict(images[:5]).digits.tolist()
+    assert response.json()["model"] == {"name": MODEL_NAME, "version": 1}
+    # The access log line of that request, as JSON.
+    lines = [json.loads(line) for line in server.output().splitlines() if line.startswith("{")]
+    [entry] = [line for line in lines if line.get("request_id") == "socket-test-1"]
+    assert (entry["path"], entry["status"]) == ("/predict", 200)
+
+
+def test_oversized_upload_is_refused_before_it_is_sent(server: Server) -> None:
+    """413 arrives while the client is still sending: the server did not wait for the body."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as conn:
+        conn.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: image/png\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        chunk = b"\x00" * 16384
+        for _ in range(UPLOAD_LIMIT // len(chunk) + 2):
+            conn.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        # The body is never finished (no terminating chunk), yet the answer comes.
+        head, body = read_response(conn)
+    assert head.startswith(b"HTTP/1.1 413 ")
+    assert body["error"]["code"] == "body_too_large"
+    assert httpx.get(f"{server.url}/health/live", timeout=10).status_code == 200
+
+
+def read_response(conn: socket.socket) -> tuple[bytes, dict[str, Any]]:
+    """Status line and headers, and the JSON body, of one HTTP/1.1 response."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    [length] = [
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    ]
+    while len(body) < length:
+        body += conn.recv(65536)
+    return head, json.loads(body)
+
+
+def test_docs_work_over_http(server: Server) -> None:
+    assert httpx.get(f"{server.url}/docs", timeout=10).status_code == 200
+    weights = httpx.get(f"{server.url}/weights.png", timeout=30)
+    assert weights.content.startswith(b"\x89PNG")
+
+
+def one_clear_line(output: str) -> str:
+    assert "Traceback" not in output, output
+    lines = [line for line in output.splitlines() if "cannot start:" in line]
+    assert len(lines) == 1, output
+    return lines[0]
+
+
+def test_missing_model_exits_with_one_line(tmp_path: Path) -> None:
+    result = run_to_exit({"MNIST_MODEL_DIR": str(tmp_path)})
+    assert result.returncode != 0
+    line = one_clear_line(result.stdout)
+    assert f"no model at {tmp_path / MODEL_NAME}" in line
+
+
+def test_corrupt_model_exits_with_one_line(model_dir: Path, tmp_path: Path) -> None:
+    shutil.copytree(model_dir / MODEL_NAME / "1", tmp_path / MODEL_NAME / "1")
+    (tmp_path / MODEL_NAME / "1" / "saved_model.pb").write_bytes(b"\x08\x01 not a SavedModel")
+    result = run_to_exit({"MNIST_MODEL_DIR": str(tmp_path)})
+    assert result.returncode != 0
+    line = one_clear_line(result.stdout)
+    assert "is corrupt" in line
