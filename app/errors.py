@@ -17,7 +17,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from app.context import REQUEST_ID_HEADER, current_request_id
-from app.schemas import ErrorResponse
 
 
 class ApiError(Exception):
@@ -248,28 +247,3 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-
-
-def error_responses(*errors: type[ApiError]) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` entries documenting the given errors, grouped by status."""
-    documented: dict[int | str, dict[str, Any]] = {}
-    for error in errors:
-        entry = documented.setdefault(
-            error.status,
-            {"model": ErrorResponse, "description": "", "content": {"application/json": {}}},
-        )
-        examples = entry["content"]["application/json"].setdefault("examples", {})
-        examples[error.code] = {
-            "summary": (error.__doc__ or error.code).replace("``", ""),
-            "value": {
-                "error": {
-                    "status": error.status,
-                    "code": error.code,
-                    "message": error.example,
-                    "request_id": "4f1c2b0e9a7d4e5f8a6b3c2d1e0f9a8b",
-                }
-            },
-        }
-        codes = ", ".join(f"`{code}`" for code in examples)
-        entry["description"] = f"Error ({codes})"
-    return documented

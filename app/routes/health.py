@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from app import errors
 from app.dependencies import RuntimeDep
+from app.error_docs import error_responses
 from app.schemas import LiveResponse, ModelRef, ReadyResponse
 
 router = APIRouter(prefix="/health", tags=["health"])
@@ -20,7 +21,7 @@ async def live() -> LiveResponse:
 @router.get(
     "/ready",
     response_model=ReadyResponse,
-    responses=errors.error_responses(errors.ModelNotReadyError),
+    responses=error_responses(errors.ModelNotReadyError),
 )
 async def ready(runtime: RuntimeDep) -> ReadyResponse:
     """200 once the model is loaded and warmed up, 503 before."""

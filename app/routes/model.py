@@ -6,15 +6,14 @@ from fastapi import APIRouter
 
 from app import errors
 from app.dependencies import RuntimeDep
+from app.error_docs import error_responses
 from app.runtime import SERVING_SIGNATURE, TensorSpec
 from app.schemas import ModelInfo, SignatureInfo, TensorInfo
 
 router = APIRouter(prefix="/model", tags=["model"])
 
 
-@router.get(
-    "", response_model=ModelInfo, responses=errors.error_responses(errors.ModelNotReadyError)
-)
+@router.get("", response_model=ModelInfo, responses=error_responses(errors.ModelNotReadyError))
 async def model_info(runtime: RuntimeDep) -> ModelInfo:
     """The served model's name, version, signature and metadata.json (test accuracy, ...)."""
     return ModelInfo(

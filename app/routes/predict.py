@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 
 from app import errors
 from app.dependencies import RuntimeDep, SettingsDep
+from app.error_docs import error_responses
 from app.imaging import ImageLimits
 from app.pipeline import predict_uploads
 from app.schemas import PredictResponse
@@ -50,7 +51,7 @@ _REQUEST_BODY: dict[str, Any] = {
     "",
     response_model=PredictResponse,
     openapi_extra=_REQUEST_BODY,
-    responses=errors.error_responses(
+    responses=error_responses(
         errors.MalformedMultipartError,
         errors.EmptyBodyError,
         errors.BodyTooLargeError,

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from app import errors
 from app.dependencies import RuntimeDep, WeightMapsDep
+from app.error_docs import error_responses
 from app.schemas import DigitWeights, ModelRef, ValueRange, WeightsInfo
 from app.weights_render import IMAGE_SIZE, NUM_DIGITS
 
@@ -30,7 +31,7 @@ Scale = Annotated[
     response_class=Response,
     responses={
         **_PNG,
-        **errors.error_responses(errors.InvalidRequestError, errors.ModelNotReadyError),
+        **error_responses(errors.InvalidRequestError, errors.ModelNotReadyError),
     },
 )
 async def weights_png(maps: WeightMapsDep, scale: Scale = 4) -> Response:
@@ -44,7 +45,7 @@ async def weights_png(maps: WeightMapsDep, scale: Scale = 4) -> Response:
     response_class=Response,
     responses={
         **_PNG,
-        **errors.error_responses(
+        **error_responses(
             errors.UnknownDigitError, errors.InvalidRequestError, errors.ModelNotReadyError
         ),
     },
@@ -68,7 +69,7 @@ async def digit_png(
 @router.get(
     "",
     response_model=WeightsInfo,
-    responses=errors.error_responses(errors.InvalidRequestError, errors.ModelNotReadyError),
+    responses=error_responses(errors.InvalidRequestError, errors.ModelNotReadyError),
 )
 async def weights_json(
     runtime: RuntimeDep,

@@ -162,3 +162,15 @@ async def test_error_in_a_later_file_names_it(client: httpx.AsyncClient) -> None
 def png_bytes_of(image: Image.Image) -> bytes:
     """``image`` as PNG, keeping its pixel mode."""
     return encode(image, "PNG")
+
+
+async def test_palette_transparency_is_background(client: httpx.AsyncClient) -> None:
+    pixels = digit_pixels(seed=21)
+    paletted = Image.frombytes("P", (28, 28), pixels.tobytes())
+    paletted.putpalette([value for i in range(256) for value in (i,) * 3])
+    paletted.info["transparency"] = 255  # the brightest ink entry is see-through
+    data = png_bytes_of(paletted)
+    assert "transparency" in Image.open(io.BytesIO(data)).info
+    np.testing.assert_array_equal(
+        await model_input(client, data), np.where(pixels == 255, 0, pixels)
+    )

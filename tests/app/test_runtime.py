@@ -94,3 +94,34 @@ def test_metadata_must_be_an_object(model_dir: Path, tmp_path: Path) -> None:
     (root / "1" / "metadata.json").write_text(json.dumps([1, 2]))
     with pytest.raises(ModelLoadError, match="JSON object"):
         ModelRuntime(root, MODEL_NAME).load()
+
+
+def test_a_model_outside_the_serving_contract_is_refused(tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    class FlatInput(tf.Module):  # type: ignore[misc]
+        """Takes float [N, 784] instead of uint8 [N, 28, 28]."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.W = tf.Variable(tf.zeros([784, 10]))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 784], tf.float32, name="images")])  # type: ignore[untyped-decorator]
+        def serve(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+            logits = tf.matmul(images, self.W)
+            return {"probabilities": tf.nn.softmax(logits), "digit": tf.argmax(logits, axis=1)}
+
+        @tf.function(input_signature=[])  # type: ignore[untyped-decorator]
+        def weights(self) -> dict[str, tf.Tensor]:
+            return {"W": tf.identity(self.W), "b": tf.zeros([10])}
+
+    module = FlatInput()
+    version = tmp_path / "1"
+    signatures = {
+        "serving_default": module.serve.get_concrete_function(),
+        "weights": module.weights.get_concrete_function(),
+    }
+    tf.saved_model.save(module, str(version), signatures=signatures)
+    (version / "metadata.json").write_text("{}")
+    with pytest.raises(ModelLoadError, match="does not follow the serving contract"):
+        ModelRuntime(tmp_path, MODEL_NAME).load()
