@@ -2,7 +2,8 @@
 
 Like the figure of TensorFlow's "MNIST for beginners" tutorial: red where ink lowers the digit's
 score, blue where it raises it, near-white where the pixel does not matter. All maps share one
-symmetric scale (zero is always the middle colour), so they can be compared with each other.
+symmetric scale (zero is always the middle colour), so they can be compared with each other;
+the rare weights beyond its ends are drawn in its end colours.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 IMAGE_SIZE = 28
 NUM_DIGITS = 10
+LIMIT_PERCENTILE = 99.0
 
 # ColorBrewer's 11-class RdBu, from most negative (dark red) through zero (light grey) to most
 # positive (dark blue): a perceptually ordered diverging scale that survives greyscale printing.
@@ -62,8 +64,12 @@ class WeightMaps:
         if weights.shape != (IMAGE_SIZE * IMAGE_SIZE, NUM_DIGITS):
             raise ValueError(f"expected weights of shape (784, 10), got {weights.shape}")
         self.weights = weights
-        # The colour scale is symmetric around zero and shared by all ten maps.
-        self.limit = float(np.abs(weights).max()) or 1.0
+        # The colour scale is symmetric around zero and shared by all ten maps. It ends at the
+        # 99th percentile of |W|: a few extreme weights (rarely inked border pixels, which
+        # adaptive optimisers push far) would otherwise wash every other weight out to white.
+        magnitudes = np.abs(weights)
+        self.limit = float(np.percentile(magnitudes, LIMIT_PERCENTILE)) or 1.0
+        self.clipped = float(magnitudes.max()) > self.limit
         self._cache: dict[tuple[int | None, int], bytes] = {}
         self._lock = threading.Lock()
 
@@ -132,10 +138,11 @@ class WeightMaps:
         ramp = np.linspace(-self.limit, self.limit, right - left)
         bar = np.repeat(diverging_colors(ramp, self.limit)[np.newaxis], bottom - top, axis=0)
         canvas.paste(Image.fromarray(bar), (left, top))
+        beyond = (" or less", " or more") if self.clipped else ("", "")
         labels = (
-            (left, "lt", f"{-self.limit:.3g}"),
+            (left, "lt", f"{-self.limit:.3g}{beyond[0]}"),
             ((left + right) / 2, "mt", "0"),
-            (right, "rt", f"+{self.limit:.3g}"),
+            (right, "rt", f"+{self.limit:.3g}{beyond[1]}"),
         )
         for x, anchor, text in labels:
             draw.text((x, bottom + 4), text, fill=_INK, font=font, anchor=anchor)

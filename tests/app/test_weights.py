@@ -37,6 +37,19 @@ def test_colour_map_keeps_negative_zero_and_positive_apart() -> None:
     assert (np.diff(lightness[50:]) <= 0).all()
 
 
+def test_outliers_do_not_wash_out_the_maps() -> None:
+    weights = np.tile(np.linspace(-0.5, 0.5, 784, dtype=np.float32)[:, np.newaxis], (1, 10))
+    weights[0, 0] = 50.0  # one extreme weight
+    maps = WeightMaps(weights)
+    assert maps.clipped
+    assert maps.limit < 0.6
+    tile = as_rgb(maps.digit_png(0, 1))
+    # The outlier takes the end colour; ordinary weights keep their full range of colours.
+    np.testing.assert_array_equal(tile[0, 0], diverging_colors([1.0], 1.0)[0])
+    np.testing.assert_array_equal(tile[27, 27], diverging_colors([0.5], maps.limit)[0])
+    assert len({tuple(pixel) for pixel in tile.reshape(-1, 3)}) > 100
+
+
 async def test_weights_json_summarises_the_model(client: httpx.AsyncClient) -> None:
     weights, bias = known_weights()
     response = await client.get("/weights")
@@ -68,7 +81,8 @@ async def test_digit_map_shows_each_weight_in_its_colour(client: httpx.AsyncClie
     assert response.headers["content-type"] == "image/png"
     pixels = as_rgb(response.content)
     assert pixels.shape == (56, 56, 3)
-    expected = diverging_colors(weights[:, 3].reshape(28, 28), float(np.abs(weights).max()))
+    limit = float(np.percentile(np.abs(weights), 99))  # the documented end of the scale
+    expected = diverging_colors(weights[:, 3].reshape(28, 28), limit)
     np.testing.assert_array_equal(pixels[::2, ::2], expected)
     strongest, weakest = (
         np.unravel_index(weights[:, 3].argmax(), (28, 28)),
