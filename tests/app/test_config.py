@@ -54,3 +54,9 @@ def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, 
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=name.removeprefix("MNIST_").lower()):
         Settings()
+
+
+def test_every_setting_is_documented() -> None:
+    table = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    for field in Settings.model_fields:
+        assert f"| `MNIST_{field.upper()}` |" in table, field
