@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.errors import (
     EmptyFileError,
@@ -31,7 +31,7 @@ _FORMAT_NAMES = "PNG, JPEG, BMP, GIF, TIFF or WebP"
 Pixels = npt.NDArray[np.uint8]
 
 # Pixel formats whose samples are 16-bit unsigned integers (16-bit PNG and TIFF greyscale).
-_SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+_SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 # Pixel formats with an alpha channel (or palette transparency) to composite on black.
 _ALPHA = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 # Pixel formats Pillow can turn into RGB, and from there into luminance.
@@ -57,13 +57,16 @@ def open_image(data: bytes, limits: ImageLimits) -> Image.Image:
         raise ImageTooLargeError(f"the image is too large to decode: {exc}") from exc
     except UnidentifiedImageError as exc:
         raise NotAnImageError(f"the data is not a {_FORMAT_NAMES} image") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except Exception as exc:
+        # Pillow's format plugins raise many types on hostile input; all mean a broken file.
         raise TruncatedImageError(f"the image header is corrupt: {exc}") from exc
     _check_limits(image.size, limits)
     try:
         # Multi-frame formats (animated GIF/WebP, multi-page TIFF) start on frame 0.
         image.load()
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        # Show the picture the way the camera or editor meant it to be seen.
+        ImageOps.exif_transpose(image, in_place=True)
+    except Exception as exc:
         raise TruncatedImageError(
             f"the {image.format} data is truncated or corrupt: {exc}"
         ) from exc
@@ -102,11 +105,7 @@ def to_luminance(image: Image.Image) -> Pixels:
     if mode == "L":
         return np.asarray(image, dtype=np.uint8)
     if mode in _SIXTEEN_BIT:
-        wide = np.asarray(image).astype(np.int64)
-        if wide.min() < 0 or wide.max() > 65535:
-            raise UnsupportedImageModeError(
-                f"{mode} pixels outside the 16-bit range are not supported"
-            )
+        wide = np.asarray(image).astype(np.uint32)
         return ((wide * 255 + 32767) // 65535).astype(np.uint8)
     if mode in _ALPHA or (mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")

@@ -14,6 +14,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
+from pydantic import ValidationError
 
 from app.config import Settings
 from app.context import REQUEST_ID_HEADER
@@ -49,9 +50,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
+def settings_from_environment() -> Settings:
+    """The settings from ``MNIST_*`` variables; invalid ones stop the process with one line."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"MNIST_{'_'.join(map(str, error['loc'])).upper()}: {error['msg']}"
+            f" (received {error['input']!r})"
+            for error in exc.errors()
+        )
+        raise SystemExit(f"invalid settings: {problems}") from None
+
+
 def create_app(settings: Settings | None = None, runtime: ModelRuntime | None = None) -> FastAPI:
     """Build the app; pass ``runtime`` to share an already loaded model (tests, reloads)."""
-    settings = settings if settings is not None else Settings()
+    settings = settings if settings is not None else settings_from_environment()
     configure_logging(settings.log_level)
     app = FastAPIOffline(
         title="MNIST digit recognition",

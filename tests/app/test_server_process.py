@@ -108,3 +108,11 @@ def test_corrupt_model_exits_with_one_line(model_dir: Path, tmp_path: Path) -> N
     assert result.returncode != 0
     line = one_clear_line(result.stdout)
     assert "is corrupt" in line
+
+
+def test_invalid_settings_exit_with_one_line() -> None:
+    result = run_to_exit({"MNIST_MAX_FILES": "0"})
+    assert result.returncode != 0
+    assert "Traceback" not in result.stdout
+    [line] = [line for line in result.stdout.splitlines() if "invalid settings" in line]
+    assert "MNIST_MAX_FILES" in line
