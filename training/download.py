@@ -83,7 +83,7 @@ def ensure_data(
     data_dir: Path,
     *,
     download: bool = True,
-    fetch: Fetch = fetch_url,
+    fetch: Fetch | None = None,
     mirrors: tuple[str, ...] = MIRRORS,
     log: Callable[[str], None] = print,
 ) -> None:
@@ -91,6 +91,7 @@ def ensure_data(
 
     Raises MissingDataError with one message naming the directory and the four expected files
     when some are missing and cannot be fetched (e.g. on a machine without internet).
+    ``fetch`` defaults to ``fetch_url``, looked up at call time so tests can replace it.
     """
     missing = missing_files(data_dir)
     if not missing:
@@ -104,14 +105,14 @@ def ensure_data(
         )
     for stem in missing:
         log(f"downloading {stem}.gz into {where}")
-        reason = download_file(stem, data_dir, fetch, mirrors)
+        reason = download_file(stem, data_dir, fetch or fetch_url, mirrors)
         if reason is not None:
             # Stop at the first file no mirror could serve: offline, the others would fail the
             # same way, each after its own timeouts.
             still_missing = ", ".join(missing_files(data_dir))
             raise MissingDataError(
-                f"MNIST files missing in {where} ({still_missing}) and they could not be "
-                f"downloaded (offline?). Put the four files {expected} (gzipped or raw) there, "
+                f"MNIST files missing in {where} ({still_missing}) and no mirror could serve "
+                f"them (offline?). Put the four files {expected} (gzipped or raw) there, "
                 f"or point --data-dir / MNIST_DATA_DIR at a directory that holds them.\n"
                 f"  {stem}: {reason}"
             )
