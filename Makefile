@@ -28,7 +28,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(BIN)/mypy training app tests
+	$(BIN)/mypy training app tests benchmarks
 
 pytest: $(VENV)/.installed
 	$(BIN)/pytest
