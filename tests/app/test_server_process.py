@@ -10,42 +10,77 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
-from app.runtime import ModelRuntime
 from tests.app.conftest import MODEL_NAME
 from tests.app.samples import mnist_test_set, png
-from tests.app.server_process import Server, run_to_exit, running_server
+from tests.app.server_process import REPO, Server, run_to_exit, running_server
 
 pytestmark = pytest.mark.slow
 
 UPLOAD_LIMIT = 256 * 1024
 
 
+COMMITTED_MODEL = REPO / "model" / MODEL_NAME / "1"
+
+
 @pytest.fixture(scope="module")
-def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``uvicorn app.main:app`` with default settings: it serves the committed model."""
     log = tmp_path_factory.mktemp("server") / "server.log"
-    env = {"MNIST_MODEL_DIR": str(model_dir), "MNIST_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT)}
-    with running_server(env, log) as running:
+    with running_server({"MNIST_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT)}, log) as running:
         yield running
 
 
-def test_predicts_over_http(server: Server, runtime: ModelRuntime) -> None:
-    images, _ = mnist_test_set()
-    files = [("files", (f"{i}.png", png(image), "image/png")) for i, image in enumerate(images[:5])]
-    response = httpx.post(
-        f"{server.url}/predict", files=files, headers={"X-Request-ID": "socket-test-1"}, timeout=30
-    )
+def savedmodel_predictions(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Digits and probabilities straight from the committed SavedModel."""
+    import tensorflow as tf
 
+    serve = tf.saved_model.load(str(COMMITTED_MODEL)).signatures["serving_default"]
+    outputs = serve(images=tf.constant(images))
+    return np.asarray(outputs["digit"]), np.asarray(outputs["probabilities"])
+
+
+def test_serves_the_committed_model_exactly(server: Server) -> None:
+    """MNIST test images sent as PNGs get the SavedModel's own predictions for those arrays."""
+    images, labels = mnist_test_set(count=128)
+    digits, probabilities = savedmodel_predictions(images)
+    received = []
+    for start in (0, 64):
+        batch = images[start : start + 64]
+        files = [("files", (f"{start + i}.png", png(image))) for i, image in enumerate(batch)]
+        response = httpx.post(f"{server.url}/predict", files=files, timeout=60)
+        assert response.status_code == 200, response.text
+        assert response.json()["model"] == {"name": MODEL_NAME, "version": 1}
+        received += response.json()["predictions"]
+
+    assert [p["digit"] for p in received] == digits.tolist()
+    np.testing.assert_allclose([p["probabilities"] for p in received], probabilities, rtol=1e-5)
+    # The committed model is a trained one, not a placeholder: it recognises these digits.
+    assert (digits == labels).mean() > 0.8
+
+
+def test_request_ids_and_access_log(server: Server) -> None:
+    images, _ = mnist_test_set()
+    response = httpx.post(
+        f"{server.url}/predict",
+        content=png(images[0]),
+        headers={"Content-Type": "image/png", "X-Request-ID": "socket-test-1"},
+        timeout=30,
+    )
     assert response.status_code == 200, response.text
     assert response.headers["x-request-id"] == "socket-test-1"
-    predictions = response.json()["predictions"]
-    assert [p["digit"] for p in predictions] == runtime.predict(images[:5]).digits.tolist()
-    assert response.json()["model"] == {"name": MODEL_NAME, "version": 1}
     # The access log line of that request, as JSON.
     lines = [json.loads(line) for line in server.output().splitlines() if line.startswith("{")]
     [entry] = [line for line in lines if line.get("request_id") == "socket-test-1"]
     assert (entry["path"], entry["status"]) == ("/predict", 200)
+
+
+def test_model_endpoint_reports_the_training_record(server: Server) -> None:
+    body = httpx.get(f"{server.url}/model", timeout=10).json()
+    assert body["metadata"] == json.loads((COMMITTED_MODEL / "metadata.json").read_text())
+    assert 0.0 < body["metadata"]["test_accuracy"] <= 1.0
 
 
 def test_oversized_upload_is_refused_before_it_is_sent(server: Server) -> None:
