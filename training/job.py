@@ -53,7 +53,6 @@ def run(
     from training.model import SoftmaxRegression
     from training.train import History, Trainer
 
-    tf.config.experimental.enable_op_determinism()
     model = SoftmaxRegression(seed=config.seed)
     history: History = Trainer(model, config).fit(train_x, train_y, val_x, val_y, progress=progress)
     print(
