@@ -1,9 +1,9 @@
 """The training loop: minibatch descent on the softmax cross-entropy, one compiled call per epoch.
 
-The tutorial returns to Python for every step (400-750 steps/s here). This loop keeps every step
-of an epoch inside one ``tf.function`` (a ``tf.while_loop`` over minibatches gathered from tensors that
-stay in the graph), so Python is only visited once per epoch to update the progress bar: about
-3x the steps/s (``python -m benchmarks.train_speed``).
+The tutorial returns to Python for every step (400-750 steps/s here). This loop keeps every
+step of an epoch inside one ``tf.function`` (a ``tf.while_loop`` over minibatches gathered from
+tensors that stay in the graph), so Python is only visited once per epoch to update the progress
+bar: about 3x the steps/s (``python -m benchmarks.train_speed``).
 """
 
 from __future__ import annotations
