@@ -1,8 +1,10 @@
 """Luminance of an uploaded image: one float32 grey level per pixel in 0..255.
 
 Every Pillow mode a user is likely to upload is reduced to the same thing, the light intensity
-the model will eventually see. Colour uses the ITU-R BT.601 weights that Pillow's own ``"L"``
-conversion uses, so a grey RGB image and the same image saved as ``"L"`` give identical values.
+the model will eventually see. Colour goes through Pillow's own ``"L"`` conversion (ITU-R BT.601,
+integer arithmetic), so a grey RGB image and the same image saved as ``"L"`` give identical values,
+and the strict path computes exactly what ``app.imaging.to_luminance`` computes for the 28x28
+contract, bit for bit.
 
 Transparency needs a decision, because the colour stored in a fully transparent pixel is
 arbitrary (drawing apps leave anything there, often black, sometimes noise):
@@ -25,7 +27,7 @@ FloatImage = npt.NDArray[np.float32]
 # Modes whose samples are 16-bit unsigned integers.
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 # Modes that carry an alpha channel Pillow can convert to RGBA.
-_ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "PA"})
+_ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _WHITE = 255.0
 _SIXTEEN_TO_EIGHT_BIT = 65535.0 / 255.0
 
@@ -36,7 +38,7 @@ class UnsupportedModeError(ValueError):
     code = "unsupported_image_mode"
 
     def __init__(self, mode: str) -> None:
-        super().__init__(f"images in pixel format {mode!r} are not supported")
+        super().__init__(f"images with pixel format {mode!r} are not supported")
         self.mode = mode
 
 
@@ -46,18 +48,23 @@ def to_luminance(image: Image.Image, *, strict: bool) -> FloatImage:
     ``strict`` chooses how transparency is flattened (see the module docstring).
     """
     mode = image.mode
+    if mode in _ALPHA_MODES or (mode == "P" and _palette_has_transparency(image)):
+        rgba = _convert(image.convert("LA") if mode == "La" else image, "RGBA")
+        luma = np.asarray(rgba.convert("L"), dtype=np.uint16)
+        alpha = np.asarray(rgba.getchannel("A"), dtype=np.uint16)
+        if strict:
+            # Integer compositing on black, rounded as app.imaging does it.
+            return ((luma * alpha + 127) // 255).astype(np.float32)
+        return _composite_on_contrast(luma.astype(np.float32), alpha.astype(np.float32) / _WHITE)
     if mode == "L":
         return np.asarray(image, dtype=np.float32)
-    if mode == "1":
-        return np.asarray(image.convert("L"), dtype=np.float32)
     if mode in _SIXTEEN_BIT_MODES:
-        return (np.asarray(image).astype(np.float32) / _SIXTEEN_TO_EIGHT_BIT).astype(np.float32)
+        wide = np.asarray(image).astype(np.uint32)
+        return ((wide * 255 + 32767) // 65535).astype(np.float32)
     if mode in ("I", "F"):
         return _wide_to_eight_bit(np.asarray(image).astype(np.float64))
-    if mode in _ALPHA_MODES or (mode == "P" and _palette_has_transparency(image)):
-        rgba = np.asarray(_convert(image, "RGBA"))
-        return _flatten_alpha(_rgb_luminance(rgba[..., :3]), rgba[..., 3], strict=strict)
-    return _rgb_luminance(np.asarray(image if mode == "RGB" else _convert(image, "RGB")))
+    rgb = image if mode == "RGB" else _convert(image, "RGB")
+    return np.asarray(rgb.convert("L"), dtype=np.float32)
 
 
 def _convert(image: Image.Image, mode: str) -> Image.Image:
@@ -84,27 +91,9 @@ def _wide_to_eight_bit(values: npt.NDArray[np.float64]) -> FloatImage:
     return np.clip(values, 0.0, _WHITE).astype(np.float32)
 
 
-def _rgb_luminance(rgb: npt.NDArray[np.uint8]) -> FloatImage:
-    # Integer weights summing to 1000 keep grey pixels exact (v * 1000 / 1000 == v).
-    weighted = rgb[..., 0] * np.float32(299) + rgb[..., 1] * np.float32(587)
-    weighted += rgb[..., 2] * np.float32(114)
-    return (weighted / np.float32(1000)).astype(np.float32)
-
-
-def _flatten_alpha(
-    luminance: FloatImage, alpha_channel: npt.NDArray[np.uint8], *, strict: bool
-) -> FloatImage:
-    alpha = alpha_channel.astype(np.float32) / np.float32(_WHITE)
-    if strict:
-        return (luminance * alpha).astype(np.float32)
-    background = _contrasting_background(luminance, alpha)
-    return np.asarray(luminance * alpha + background * (1 - alpha), dtype=np.float32)
-
-
-def _contrasting_background(luminance: FloatImage, alpha: FloatImage) -> float:
-    """White behind dark paint, black behind light paint; black for a fully transparent image."""
+def _composite_on_contrast(luminance: FloatImage, alpha: FloatImage) -> FloatImage:
+    """Paint over white if the paint is dark, over black if it is light (black if none)."""
     coverage = float(alpha.sum())
-    if coverage == 0.0:
-        return 0.0
-    painted_mean = float((luminance * alpha).sum()) / coverage
-    return _WHITE if painted_mean < _WHITE / 2 else 0.0
+    painted_mean = float((luminance * alpha).sum()) / coverage if coverage else _WHITE
+    background = _WHITE if painted_mean < _WHITE / 2 else 0.0
+    return np.asarray(luminance * alpha + background * (1 - alpha), dtype=np.float32)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import base64
-import gzip
 import io
-import os
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 from PIL import Image, ImageDraw
 
+from app import imaging
 from app.preprocessing import (
     NoInkError,
     NormalizeMode,
@@ -23,18 +21,13 @@ from app.preprocessing import (
     prepare,
     to_luminance,
 )
+from tests.app.samples import mnist_test_set
 
 Pixels = npt.NDArray[np.uint8]
-REPO = Path(__file__).resolve().parents[2]
 
 
 def mnist_test_images(count: int) -> Pixels:
-    """The first MNIST test images, from $MNIST_DATA_DIR or the nearest shared/mnist up the tree."""
-    candidates = [Path(os.environ["MNIST_DATA_DIR"])] if "MNIST_DATA_DIR" in os.environ else []
-    candidates += [parent / "shared" / "mnist" for parent in REPO.parents]
-    path = next(c / "t10k-images-idx3-ubyte.gz" for c in candidates if c.is_dir())
-    raw = gzip.decompress(path.read_bytes())
-    return np.frombuffer(raw, dtype=np.uint8, offset=16)[: count * 784].reshape(count, 28, 28)
+    return mnist_test_set(count)[0]
 
 
 def canvas(size: tuple[int, int] = (200, 200), ink: int = 0, paper: int = 255) -> Image.Image:
@@ -310,3 +303,28 @@ def test_float_images_in_unit_scale() -> None:
     unit = np.asarray(seven(120, width=10), dtype=np.float32) / 255
 
     np.testing.assert_allclose(to_luminance(Image.fromarray(unit), strict=False), 255 * unit)
+
+
+def strict_contract_images() -> list[Image.Image]:
+    rng = np.random.default_rng(11)
+    rgba = Image.fromarray(rng.integers(0, 256, (28, 28, 4), dtype=np.uint8), "RGBA")
+    palette = Image.fromarray(rng.integers(0, 256, (28, 28, 3), dtype=np.uint8)).convert("P")
+    palette.info["transparency"] = 3
+    return [
+        Image.fromarray(rng.integers(0, 256, (28, 28, 3), dtype=np.uint8)),
+        rgba,
+        rgba.convert("LA"),
+        palette,
+        Image.fromarray(rng.integers(0, 65536, (28, 28)).astype(np.uint16)),
+        rgba.convert("CMYK"),
+        rgba.convert("1"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "image", strict_contract_images(), ids=["RGB", "RGBA", "LA", "P", "I;16", "CMYK", "1"]
+)
+def test_the_strict_path_matches_the_strict_decoder_bit_for_bit(image: Image.Image) -> None:
+    expected = imaging.to_luminance(image)
+
+    np.testing.assert_array_equal(prepare(image, NormalizeMode.NEVER).pixels, expected)
