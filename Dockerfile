@@ -23,6 +23,9 @@ RUN sh /tmp/slim-venv.sh /opt/venv
 # ---- runtime -------------------------------------------------------------------------------
 FROM ${BASE_IMAGE}
 ARG APP_UID=10001
+RUN groupadd --system --gid ${APP_UID} app \
+    && useradd --system --uid ${APP_UID} --gid app --home-dir /srv --shell /usr/sbin/nologin app
+COPY --from=builder /opt/venv /opt/venv
 # HOME and KERAS_HOME point at /tmp so that the container also runs with a read-only root
 # filesystem (Keras writes a config file on first import).
 ENV PATH=/opt/venv/bin:$PATH \
@@ -33,9 +36,6 @@ ENV PATH=/opt/venv/bin:$PATH \
     KERAS_HOME=/tmp/.keras \
     MNIST_MODEL_DIR=/srv/model \
     MNIST_DATA_DIR=/data/mnist
-RUN groupadd --system --gid ${APP_UID} app \
-    && useradd --system --uid ${APP_UID} --gid app --home-dir /srv --shell /usr/sbin/nologin app
-COPY --from=builder /opt/venv /opt/venv
 WORKDIR /srv
 COPY training/ /srv/training/
 COPY app/ /srv/app/
