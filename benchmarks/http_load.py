@@ -77,7 +77,7 @@ def report(results: dict[str, list[LoadResult]], connections: int) -> bool:
     """Print the table and the goals; True if every goal is met."""
     print(f"\n{connections} connections, {len(next(iter(results.values())))} rounds (medians)\n")
     print(f"| {'target':<30} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'errors':>6} |")
-    print(f"|{'-' * 32}|{'-' * 10}:|{'-' * 8}:|{'-' * 8}:|{'-' * 7}:|")
+    print(f"|{'-' * 32}|{'-' * 9}:|{'-' * 8}:|{'-' * 8}:|{'-' * 7}:|")
     for name, runs in results.items():
         rps = median([r.requests_per_second for r in runs])
         p50 = median([r.latency_ms(0.5) for r in runs])

@@ -14,11 +14,13 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image
@@ -159,6 +161,8 @@ class Server:
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
+    # A file, not a pipe: an unread pipe fills up with log lines and stalls the server.
+    log: IO[bytes] = field(default_factory=lambda: tempfile.TemporaryFile(prefix="bench-server-"))
 
     def start(self, core: int | None = 0) -> None:
         pin = ["taskset", "-c", str(core)] if core is not None and os.cpu_count() != 1 else []
@@ -167,8 +171,8 @@ class Server:
             [*pin, *self.argv],
             cwd=REPO,
             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **self.env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
 
     def wait_ready(self, timeout: float = 120.0) -> float:
@@ -177,8 +181,9 @@ class Server:
         url = f"http://{HOST}:{self.port}{self.ready_path}"
         while time.perf_counter() - self.started_at < timeout:
             if self.process.poll() is not None:
-                stderr = self.process.stderr.read().decode() if self.process.stderr else ""
-                sys.exit(f"{self.name} exited with {self.process.returncode}:\n{stderr[-3000:]}")
+                self.log.seek(0)
+                output = self.log.read().decode(errors="replace")
+                sys.exit(f"{self.name} exited with {self.process.returncode}:\n{output[-3000:]}")
             try:
                 with urllib.request.urlopen(url, timeout=1) as response:
                     if response.status == 200:
