@@ -1,1 +1,1 @@
-"""The FastAPI service that serves the MNIST SavedModel."""
+"""The MNIST digit-recognition service: FastAPI app, model runtime and image preprocessing."""
