@@ -37,13 +37,23 @@ from app.fastpath import (
 
 @dataclass(frozen=True)
 class CompiledSavedModel:
-    """Everything the service needs from a SavedModel version, without TensorFlow."""
+    """Everything the service needs from a SavedModel version, without TensorFlow.
 
-    model: CompiledModel
-    weights: npt.NDArray[np.float32]  # W [784, 10]
-    bias: npt.NDArray[np.float32]  # b [10]
-    signature: dict[str, Any]  # {"inputs": {name: {dtype, shape}}, "outputs": {...}}
+    ``model`` is None when the serving signature does not take ``images`` ``uint8 [N, 28, 28]``
+    and give ``probabilities`` (nothing to compile); ``weights``/``bias`` are None without a
+    ``weights`` signature. The runtime turns those cases into its own clear errors.
+    """
+
+    signature_names: list[str]
+    inputs: dict[str, dict[str, Any]]  # serving signature: name -> {"dtype", "shape"}
+    outputs: dict[str, dict[str, Any]]
+    model: CompiledModel | None
+    weights: npt.NDArray[np.float32] | None  # W [784, 10]
+    bias: npt.NDArray[np.float32] | None  # b [10]
     tensorflow_version: str
+
+
+COMPILABLE_INPUT = {INPUT: {"dtype": "uint8", "shape": [None, 28, 28]}}
 
 
 def _describe(specs: Any) -> dict[str, dict[str, Any]]:
@@ -62,23 +72,23 @@ def export_for_serving(version_dir: Path, output: Path) -> None:
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(version_dir))
-    compiled = compile_serving_signature(loaded)  # raises CompilationError on disagreement
-    signature = loaded.signatures[SIGNATURE]
-    weights = loaded.signatures["weights"]()
-    probe = probe_images()
-    description = {
-        "inputs": _describe(signature.structured_input_signature[1]),
-        "outputs": _describe(signature.structured_outputs),
-    }
-    np.savez(
-        output,
-        flatbuffer=np.frombuffer(compiled.flatbuffer, dtype=np.uint8),
-        weights=weights["W"].numpy(),
-        bias=weights["b"].numpy(),
-        probe_expected=signature(**{INPUT: tf.constant(probe)})[OUTPUT].numpy(),
-        signature=np.array(json.dumps(description)),
-        tensorflow_version=np.array(tf.__version__),
-    )
+    signatures = dict(loaded.signatures)
+    description: dict[str, Any] = {"names": sorted(signatures), "inputs": {}, "outputs": {}}
+    arrays: dict[str, Any] = {"tensorflow_version": np.array(tf.__version__)}
+    if "weights" in signatures:
+        weights = signatures["weights"]()
+        arrays["weights"], arrays["bias"] = weights["W"].numpy(), weights["b"].numpy()
+    if SIGNATURE in signatures:
+        signature = signatures[SIGNATURE]
+        description["inputs"] = _describe(signature.structured_input_signature[1])
+        description["outputs"] = _describe(signature.structured_outputs)
+        if description["inputs"] == COMPILABLE_INPUT and OUTPUT in description["outputs"]:
+            compiled = compile_serving_signature(loaded)  # CompilationError on disagreement
+            probe = tf.constant(probe_images())
+            arrays["flatbuffer"] = np.frombuffer(compiled.flatbuffer, dtype=np.uint8)
+            arrays["probe_expected"] = signature(**{INPUT: probe})[OUTPUT].numpy()
+    arrays["description"] = np.array(json.dumps(description))
+    np.savez(output, **arrays)
 
 
 def compile_saved_model(version_dir: Path, *, timeout: float = 300.0) -> CompiledSavedModel:
@@ -107,15 +117,20 @@ def compile_saved_model(version_dir: Path, *, timeout: float = 300.0) -> Compile
         with np.load(output) as files:
             arrays = {name: files[name] for name in files.files}
 
-    model = CompiledModel(arrays["flatbuffer"].tobytes())
-    disagreement = check_agreement(model.predict(probe_images()), arrays["probe_expected"])
-    if disagreement is not None:
-        raise CompilationError(f"the compiled model disagrees with TensorFlow: {disagreement}")
+    model = None
+    if "flatbuffer" in arrays:
+        model = CompiledModel(arrays["flatbuffer"].tobytes())
+        disagreement = check_agreement(model.predict(probe_images()), arrays["probe_expected"])
+        if disagreement is not None:
+            raise CompilationError(f"the compiled model disagrees with TensorFlow: {disagreement}")
+    description = json.loads(str(arrays["description"]))
     return CompiledSavedModel(
+        signature_names=description["names"],
+        inputs=description["inputs"],
+        outputs=description["outputs"],
         model=model,
-        weights=arrays["weights"].astype(np.float32),
-        bias=arrays["bias"].astype(np.float32),
-        signature=json.loads(str(arrays["signature"])),
+        weights=arrays["weights"].astype(np.float32) if "weights" in arrays else None,
+        bias=arrays["bias"].astype(np.float32) if "bias" in arrays else None,
         tensorflow_version=str(arrays["tensorflow_version"]),
     )
 

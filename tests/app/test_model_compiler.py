@@ -29,6 +29,7 @@ def test_the_child_hands_over_a_model_that_predicts_like_the_saved_model(
     loaded = tf.saved_model.load(str(MODEL_DIR))
     images = np.random.default_rng(7).integers(0, 256, size=(300, 28, 28), dtype=np.uint8)
     expected = loaded.signatures["serving_default"](images=tf.constant(images))
+    assert compiled.model is not None
     actual = compiled.model.predict(images)
     np.testing.assert_array_equal(actual.argmax(axis=1), expected["digit"].numpy())
     np.testing.assert_allclose(
@@ -40,8 +41,9 @@ def test_the_child_hands_over_a_model_that_predicts_like_the_saved_model(
 
 
 def test_the_signature_is_described_in_plain_data(compiled: CompiledSavedModel) -> None:
-    assert compiled.signature["inputs"] == {"images": {"dtype": "uint8", "shape": [None, 28, 28]}}
-    outputs: dict[str, Any] = compiled.signature["outputs"]
+    assert compiled.signature_names == ["serving_default", "weights"]
+    assert compiled.inputs == {"images": {"dtype": "uint8", "shape": [None, 28, 28]}}
+    outputs: dict[str, Any] = compiled.outputs
     assert outputs["probabilities"] == {"dtype": "float32", "shape": [None, 10]}
     assert outputs["digit"] == {"dtype": "int64", "shape": [None]}
 
