@@ -73,6 +73,11 @@ class MicroBatcher:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batcher")
         self._collector: asyncio.Task[None] | None = None
 
+    @property
+    def queued_rows(self) -> int:
+        """Images waiting for a model call (not counting the ones being computed)."""
+        return self._queued_rows
+
     async def predict(self, pixels: Pixels) -> Probabilities:
         """Run ``pixels`` (``[k, 28, 28]``) through the model as part of a batch; ``k`` rows out."""
         if self._closing:
