@@ -50,6 +50,7 @@ def build_paths(model_path: Path, png: bytes) -> dict[str, Callable[[], object]]
     import tensorflow as tf
 
     from app.fastpath import compile_serving_signature
+    from app.imaging import ImageLimits, decode_mnist
 
     loaded = tf.saved_model.load(str(model_path))
     signature = loaded.signatures["serving_default"]
@@ -64,13 +65,17 @@ def build_paths(model_path: Path, png: bytes) -> dict[str, Callable[[], object]]
     def naive() -> object:
         return signature(images=tf.constant(pillow_decode()[np.newaxis]))["probabilities"].numpy()
 
+    limits = ImageLimits(max_side=4096, max_pixels=4096 * 4096)
+
     def ours() -> object:
-        return compiled.predict(pillow_decode()[np.newaxis])
+        # The service's own steps: its checked decoder, then the compiled model.
+        return compiled.predict(decode_mnist(png, limits)[np.newaxis])
 
     return {
         "naive: PNG -> probabilities": naive,
         "ours: PNG -> probabilities": ours,
-        "stage: Pillow decode": pillow_decode,
+        "stage: Pillow decode (naive)": pillow_decode,
+        "stage: app.imaging.decode_mnist": lambda: decode_mnist(png, limits),
         "stage: TF signature, pre-shaped tensor": lambda: signature(images=tensor),
         "stage: compiled model (LiteRT)": lambda: compiled.predict(pixels),
     }
