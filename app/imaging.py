@@ -30,6 +30,9 @@ _FORMAT_NAMES = "PNG, JPEG, BMP, GIF, TIFF or WebP"
 
 Pixels = npt.NDArray[np.uint8]
 
+# Where Pillow keeps EXIF for the formats other than TIFF (whose tags are the EXIF themselves).
+_EXIF_INFO_KEYS = frozenset({"exif", "Raw profile type exif"})
+
 # Pixel formats whose samples are 16-bit unsigned integers (16-bit PNG and TIFF greyscale).
 _SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 # Pixel formats with an alpha channel (or palette transparency) to composite on black.
@@ -64,8 +67,10 @@ def open_image(data: bytes, limits: ImageLimits) -> Image.Image:
     try:
         # Multi-frame formats (animated GIF/WebP, multi-page TIFF) start on frame 0.
         image.load()
-        # Show the picture the way the camera or editor meant it to be seen.
-        ImageOps.exif_transpose(image, in_place=True)
+        # Show the picture the way the camera or editor meant it to be seen. Parsing EXIF costs
+        # ~10 µs (a sixth of a small PNG's decode), so skip it when there is none to parse.
+        if image.format == "TIFF" or not _EXIF_INFO_KEYS.isdisjoint(image.info):
+            ImageOps.exif_transpose(image, in_place=True)
     except Exception as exc:
         raise TruncatedImageError(
             f"the {image.format} data is truncated or corrupt: {exc}"
