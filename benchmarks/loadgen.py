@@ -162,7 +162,9 @@ class Server:
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     # A file, not a pipe: an unread pipe fills up with log lines and stalls the server.
-    log: IO[bytes] = field(default_factory=lambda: tempfile.TemporaryFile(prefix="bench-server-"))
+    log: IO[bytes] = field(
+        default_factory=lambda: tempfile.TemporaryFile(prefix="bench-server-")  # noqa: SIM115 - closed by stop()
+    )
 
     def start(self, core: int | None = 0) -> None:
         pin = ["taskset", "-c", str(core)] if core is not None and os.cpu_count() != 1 else []
@@ -209,6 +211,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self.log.close()
 
 
 def uvicorn_argv(target: str, port: int, *extra: str) -> list[str]:
