@@ -19,7 +19,7 @@ $(VENV)/.installed: requirements/runtime.txt requirements/dev.txt
 	@touch $@
 
 serve: $(VENV)/.installed
-	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log
+	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log --loop uvloop --http httptools
 
 test: lint typecheck pytest
 

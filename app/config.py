@@ -53,6 +53,30 @@ class Settings(BaseSettings):
         le=89_478_485,
         description="Most pixels (width x height) in one image, checked before decoding.",
     )
+    batching_enabled: bool = Field(
+        default=True,
+        description=(
+            "Coalesce concurrent POST /predict requests into one model call (adaptive: a lone"
+            " request is never held back)."
+        ),
+    )
+    batch_max_size: int = Field(
+        default=64, ge=1, le=1024, description="Most images in one batched model call."
+    )
+    batch_max_wait_us: int = Field(
+        default=500,
+        ge=0,
+        le=1_000_000,
+        description="Longest a request waits for others to join its batch while the model is busy.",
+    )
+    inline_work_max_bytes: int = Field(
+        default=4096,
+        ge=0,
+        description=(
+            "Uploads up to this many bytes in all are decoded on the event loop (a thread"
+            " hand-off costs more than decoding a few tiny images); larger ones in a thread."
+        ),
+    )
     log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
         default="info", description="Level of the service's JSON log lines."
     )

@@ -28,6 +28,9 @@ from app.preprocessing import NoInkError, NormalizeMode, Prepared, WrongSizeErro
 ACCEPTED_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP")
 _FORMAT_NAMES = "PNG, JPEG, BMP, GIF, TIFF or WebP"
 
+# Where Pillow keeps EXIF for the formats other than TIFF (whose tags are the EXIF themselves).
+_EXIF_INFO_KEYS = frozenset({"exif", "Raw profile type exif"})
+
 
 @dataclass(frozen=True)
 class ImageLimits:
@@ -55,13 +58,25 @@ def open_image(data: bytes, limits: ImageLimits) -> Image.Image:
     try:
         # Multi-frame formats (animated GIF/WebP, multi-page TIFF) start on frame 0.
         image.load()
-        # Show the picture the way the camera or editor meant it to be seen.
-        ImageOps.exif_transpose(image, in_place=True)
+        # Show the picture the way the camera or editor meant it to be seen. Parsing EXIF costs
+        # ~10 µs (a sixth of a small PNG's decode), so skip it when there is none to parse.
+        if image.format == "TIFF" or not _EXIF_INFO_KEYS.isdisjoint(image.info):
+            ImageOps.exif_transpose(image, in_place=True)
     except Exception as exc:
         raise TruncatedImageError(
             f"the {image.format} data is truncated or corrupt: {exc}"
         ) from exc
     return image
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """An image's width and height from its header alone, or None if it cannot be read."""
+    try:
+        with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
+            return image.size
+    except Exception:
+        # Unreadable here means "not cheap"; the full decoder reports what is wrong.
+        return None
 
 
 def _check_limits(size: tuple[int, int], limits: ImageLimits) -> None:

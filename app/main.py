@@ -16,12 +16,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 
+from app.batching import MicroBatcher
 from app.config import Settings
 from app.context import REQUEST_ID_HEADER
 from app.errors import install_error_handlers
 from app.logs import configure_logging
+from app.metrics import Metrics, MetricsMiddleware
 from app.middleware import RequestContextMiddleware, StartupFailureMiddleware
-from app.routes import health, model, predict, weights
+from app.routes import health, metrics, model, predict, weights
 from app.runtime import ModelRuntime
 
 DESCRIPTION = """
@@ -38,6 +40,7 @@ TAGS = [
     {"name": "weights", "description": "The learned weights, as pictures or numbers."},
     {"name": "model", "description": "The model being served."},
     {"name": "health", "description": "Liveness and readiness probes."},
+    {"name": "monitoring", "description": "Prometheus metrics."},
 ]
 
 
@@ -45,9 +48,24 @@ TAGS = [
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load the model once, before the server accepts requests."""
     runtime: ModelRuntime = app.state.runtime
+    settings: Settings = app.state.settings
+    recorder: Metrics = app.state.metrics
     if not runtime.ready:
         await anyio.to_thread.run_sync(runtime.load)
-    yield
+    recorder.set_model(runtime.name, runtime.version, runtime="litert")
+    if settings.batching_enabled:
+        app.state.batcher = MicroBatcher(
+            runtime.probabilities,
+            max_batch_size=settings.batch_max_size,
+            max_wait_us=settings.batch_max_wait_us,
+            on_batch=recorder.observe_batch,
+        )
+    try:
+        yield
+    finally:
+        batcher, app.state.batcher = app.state.batcher, None
+        if batcher is not None:
+            await batcher.close()
 
 
 def settings_from_environment() -> Settings:
@@ -76,9 +94,15 @@ def create_app(settings: Settings | None = None, runtime: ModelRuntime | None = 
     )
     app.state.settings = settings
     app.state.runtime = runtime if runtime is not None else ModelRuntime.from_settings(settings)
+    app.state.metrics = Metrics()
+    # Created by the lifespan once the model is loaded; without it /predict calls the model
+    # directly (also the case in tests that do not run the lifespan).
+    app.state.batcher = None
+    if runtime is not None and runtime.ready:
+        app.state.metrics.set_model(runtime.name, runtime.version, runtime="litert")
     install_error_handlers(app)
     # /predict first: routes are matched in order and it is the hot path.
-    for router in (predict.router, weights.router, model.router, health.router):
+    for router in (predict.router, weights.router, model.router, health.router, metrics.router):
         app.include_router(router)
     if settings.cors_origins:
         app.add_middleware(
@@ -89,6 +113,7 @@ def create_app(settings: Settings | None = None, runtime: ModelRuntime | None = 
             expose_headers=[REQUEST_ID_HEADER],
         )
     # The last middleware added is the outermost.
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(StartupFailureMiddleware)
     return app

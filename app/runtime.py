@@ -1,14 +1,15 @@
 """The model runtime: finds, loads, checks and warms up the SavedModel, then answers predictions.
 
-TensorFlow is imported by :meth:`ModelRuntime.load`, not at import time, so the rest of the app
-(and its tests) can be imported without paying for it.
+The SavedModel is loaded by TensorFlow in a short-lived child process (``app.model_compiler``),
+which compiles its serving signature to TFLite and checks it against TensorFlow. This process
+runs the compiled model with LiteRT: ~5 µs per call instead of 0.3-7 ms, and ~460 MB less memory
+since TensorFlow is never imported here.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ import numpy as np
 import numpy.typing as npt
 
 from app.config import Settings
+from app.fastpath import CompilationError, CompiledModel
+from app.model_compiler import CompiledSavedModel, compile_saved_model
 
 logger = logging.getLogger("app.runtime")
 
@@ -89,8 +92,7 @@ class ModelRuntime:
         self.outputs: dict[str, TensorSpec] = {}
         self.weights: npt.NDArray[np.float32] = np.zeros((0, NUM_CLASSES), np.float32)
         self.bias: npt.NDArray[np.float32] = np.zeros(NUM_CLASSES, np.float32)
-        self._serve: Any = None
-        self._tf: Any = None
+        self._model: CompiledModel | None = None
         self._ready = False
 
     @classmethod
@@ -113,18 +115,11 @@ class ModelRuntime:
         started = time.perf_counter()
         self.version = find_version(self.model_path, self.requested_version)
         self.metadata = _read_metadata(self.path / "metadata.json")
-        # Quiet TensorFlow's C++ start-up chatter unless the operator asked for it.
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import tensorflow as tf
-
-        self._tf = tf
         try:
-            loaded = tf.saved_model.load(str(self.path))
-        except Exception as exc:
-            raise ModelLoadError(
-                f"the model at {self.path} is corrupt: {_first_line(exc)}"
-            ) from exc
-        self._bind(loaded)
+            compiled = compile_saved_model(self.path)
+        except CompilationError as exc:
+            raise ModelLoadError(f"the model at {self.path} is corrupt: {exc}") from exc
+        self._bind(compiled)
         self._warm_up()
         self._ready = True
         logger.info(
@@ -143,37 +138,35 @@ class ModelRuntime:
             raise ValueError(
                 f"expected uint8 [N, 28, 28] images, got {images.dtype} {images.shape}"
             )
-        if self._serve is None:
-            raise RuntimeError("the model is not loaded")
-        outputs = self._serve(images=self._tf.constant(images))
-        return Predictions(
-            probabilities=outputs["probabilities"].numpy(),
-            digits=outputs["digit"].numpy(),
-        )
+        probabilities = self.probabilities(images)
+        # The graph's own digit output is argmax(logits), the same as argmax(probabilities).
+        return Predictions(probabilities=probabilities, digits=probabilities.argmax(axis=1))
 
-    def _bind(self, loaded: Any) -> None:
-        signatures = dict(loaded.signatures)
+    def probabilities(self, images: Images) -> npt.NDArray[np.float32]:
+        """Just the ``float32 [N, 10]`` probabilities: the micro-batcher's model function."""
+        if self._model is None:
+            raise RuntimeError("the model is not loaded")
+        return self._model.predict(images)
+
+    def _bind(self, compiled: CompiledSavedModel) -> None:
         for required in (SERVING_SIGNATURE, WEIGHTS_SIGNATURE):
-            if required not in signatures:
+            if required not in compiled.signature_names:
                 raise ModelLoadError(
                     f"the model at {self.path} has no {required!r} signature"
-                    f" (it has: {', '.join(sorted(signatures)) or 'none'})"
+                    f" (it has: {', '.join(compiled.signature_names) or 'none'})"
                 )
-        serve = signatures[SERVING_SIGNATURE]
-        self.inputs = {
-            name: _spec(spec) for name, spec in serve.structured_input_signature[1].items()
-        }
-        self.outputs = {name: _spec(spec) for name, spec in serve.structured_outputs.items()}
+        self.inputs = {name: _spec(spec) for name, spec in compiled.inputs.items()}
+        self.outputs = {name: _spec(spec) for name, spec in compiled.outputs.items()}
         expected_input = TensorSpec("uint8", (None, IMAGE_SIZE, IMAGE_SIZE))
         missing = [name for name in _REQUIRED_OUTPUTS if name not in self.outputs]
-        if self.inputs != {"images": expected_input} or missing:
+        if self.inputs != {"images": expected_input} or missing or compiled.model is None:
             raise ModelLoadError(
                 f"the model at {self.path} does not follow the serving contract:"
                 f" expects images uint8 [N, 28, 28] -> probabilities, digit"
             )
-        weights = signatures[WEIGHTS_SIGNATURE]()
-        self.weights = np.asarray(weights["W"], dtype=np.float32)
-        self.bias = np.asarray(weights["b"], dtype=np.float32)
+        empty = np.zeros(0, np.float32)
+        self.weights = compiled.weights if compiled.weights is not None else empty
+        self.bias = compiled.bias if compiled.bias is not None else empty
         if self.weights.shape != (IMAGE_SIZE * IMAGE_SIZE, NUM_CLASSES) or self.bias.shape != (
             NUM_CLASSES,
         ):
@@ -183,7 +176,7 @@ class ModelRuntime:
             )
         self.weights.setflags(write=False)
         self.bias.setflags(write=False)
-        self._serve = serve
+        self._model = compiled.model
 
     def _warm_up(self) -> None:
         # The first call traces and allocates; do it before declaring readiness.
@@ -208,8 +201,8 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     return metadata
 
 
-def _spec(spec: Any) -> TensorSpec:
-    return TensorSpec(dtype=spec.dtype.name, shape=tuple(spec.shape.as_list()))
+def _spec(spec: dict[str, Any]) -> TensorSpec:
+    return TensorSpec(dtype=spec["dtype"], shape=tuple(spec["shape"]))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -6,13 +6,16 @@ from functools import partial
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Query, Request
+import orjson
+from fastapi import APIRouter, Query, Request, Response
 
 from app import errors
+from app.batching import MicroBatcher
 from app.dependencies import RuntimeDep, SettingsDep
 from app.error_docs import error_responses
 from app.imaging import ImageLimits
-from app.pipeline import predict_uploads
+from app.metrics import Metrics
+from app.pipeline import is_quick, predict_uploads, prepare_all, response_body, stack
 from app.preprocessing import NormalizeMode
 from app.schemas import PredictResponse
 from app.uploads import FILES_FIELD, UploadLimits, read_uploads
@@ -90,20 +93,27 @@ async def predict(
     return_input: Annotated[
         bool, Query(description="Also return the 28x28 image the model saw, as base64 PNG.")
     ] = False,
-) -> PredictResponse:
+) -> Response:
     """Classify digit images sent as multipart `files` parts or as one raw image body."""
     uploads = await read_uploads(
         request, UploadLimits(max_bytes=settings.max_upload_bytes, max_files=settings.max_files)
     )
     limits = ImageLimits(max_side=settings.max_image_side, max_pixels=settings.max_image_pixels)
-    # Decoding and inference are blocking; a worker thread keeps the event loop serving others.
-    return await anyio.to_thread.run_sync(
-        partial(
-            predict_uploads,
-            runtime,
-            uploads,
-            limits,
-            mode=normalize,
-            return_input=return_input,
+    # A few tiny 28x28 images decode faster than a thread hand-off; anything else goes to a
+    # worker thread so that the event loop keeps serving others.
+    inline = is_quick(uploads, normalize, settings.inline_work_max_bytes)
+    batcher: MicroBatcher | None = request.app.state.batcher
+    metrics: Metrics = request.app.state.metrics
+    if batcher is None:
+        work = partial(
+            predict_uploads, runtime, uploads, limits, mode=normalize, return_input=return_input
         )
-    )
+        body = work() if inline else await anyio.to_thread.run_sync(work)
+        metrics.observe_batch(len(uploads))
+    else:
+        decode = partial(prepare_all, uploads, limits, normalize)
+        inputs = decode() if inline else await anyio.to_thread.run_sync(decode)
+        probabilities = await batcher.predict(stack(inputs))
+        body = response_body(runtime, uploads, inputs, probabilities, return_input=return_input)
+    metrics.count_predictions(prediction["digit"] for prediction in body["predictions"])
+    return Response(orjson.dumps(body), media_type="application/json")

@@ -13,6 +13,7 @@ pytestmark = pytest.mark.anyio
 
 ENDPOINTS = {
     ("post", "/predict"),
+    ("get", "/metrics"),
     ("get", "/weights"),
     ("get", "/weights.png"),
     ("get", "/weights/{digit}.png"),
@@ -60,8 +61,8 @@ def test_every_endpoint_is_documented(openapi: dict[str, Any]) -> None:
             assert operation.get("description"), where
             assert operation["responses"]["200"]["content"], where
             errors = {code for code in operation["responses"] if code.startswith(("4", "5"))}
-            # Everything but liveness needs the model, so may answer 503.
-            assert ("503" in errors) == (path != "/health/live"), where
+            # Everything but liveness and metrics needs the model, so may answer 503.
+            assert ("503" in errors) == (path not in {"/health/live", "/metrics"}), where
             for code in errors:
                 body = operation["responses"][code]["content"]["application/json"]
                 assert body["schema"]["$ref"].endswith("/ErrorResponse"), where

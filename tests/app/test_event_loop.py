@@ -13,8 +13,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import httpx
 import pytest
+from fastapi import FastAPI
 
 import app.pipeline
 import app.routes.predict
@@ -48,27 +50,33 @@ async def test_slow_upload_does_not_stall_other_requests(client: httpx.AsyncClie
         assert (await upload).status_code == 200
 
 
-async def test_decoding_and_inference_run_off_the_event_loop(
-    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+async def test_decoding_and_inference_of_larger_uploads_run_off_the_event_loop(
+    make_app: Callable[..., FastAPI], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    release = threading.Event()
+    # Uploads above inline_work_max_bytes go to a worker thread; 0 sends every upload there.
+    transport = httpx.ASGITransport(app=make_app(inline_work_max_bytes=0))
+    entered, release = threading.Event(), threading.Event()
     real: Callable[..., Any] = app.pipeline.predict_uploads
 
     def blocking_predict(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
         # On the event loop thread this wait would freeze the server until the guard expires.
         if not release.wait(DEADLOCK_GUARD_SECONDS):
             raise AssertionError("predict_uploads blocked the event loop")
         return real(*args, **kwargs)
 
     monkeypatch.setattr(app.routes.predict, "predict_uploads", blocking_predict)
-    with anyio.fail_after(DEADLOCK_GUARD_SECONDS * 2):
-        upload = asyncio.create_task(
-            client.post(
-                "/predict", content=png(digit_pixels()), headers={"Content-Type": "image/png"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        with anyio.fail_after(DEADLOCK_GUARD_SECONDS * 2):
+            upload = asyncio.create_task(
+                client.post(
+                    "/predict", content=png(digit_pixels()), headers={"Content-Type": "image/png"}
+                )
             )
-        )
-        live = await client.get("/health/live")
-        assert live.status_code == 200
-        assert not upload.done()
-        release.set()
-        assert (await upload).status_code == 200
+            # Only a free event loop gets here while predict_uploads is still held.
+            assert await anyio.to_thread.run_sync(entered.wait, DEADLOCK_GUARD_SECONDS)
+            live = await client.get("/health/live")
+            assert live.status_code == 200
+            assert not upload.done()
+            release.set()
+            assert (await upload).status_code == 200

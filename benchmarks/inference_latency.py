@@ -1,0 +1,111 @@
+"""In-process latency: the bytes of one 28x28 PNG -> probabilities, ours against the naive path.
+
+"naive" decodes with Pillow and calls the SavedModel's ``serving_default`` signature through
+TensorFlow, as benchmarks/naive_app.py does. "ours" is the service's own path: its image decoder
+and the runtime's compiled (TFLite via LiteRT) model. The stages are timed on their own too.
+Paths are timed in interleaved slices so that CPU-speed drift hits them all alike.
+
+    .venv/bin/python -m benchmarks.inference_latency
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from benchmarks.loadgen import digit_png
+
+TARGET_MEDIAN_US = 100.0
+
+
+def time_paths(
+    paths: dict[str, Callable[[], object]], iterations: int, slices: int = 20
+) -> dict[str, list[float]]:
+    """Run each path ``iterations`` times, interleaved in ``slices``; per-call seconds."""
+    timings: dict[str, list[float]] = {name: [] for name in paths}
+    for path in paths.values():  # warm-up: first-call allocations, lazy initialisation
+        for _ in range(20):
+            path()
+    per_slice = max(1, iterations // slices)
+    clock = time.perf_counter
+    for _ in range(slices):
+        for name, path in paths.items():
+            samples = timings[name]
+            for _ in range(per_slice):
+                start = clock()
+                path()
+                samples.append(clock() - start)
+    return timings
+
+
+def build_paths(model_path: Path, png: bytes) -> dict[str, Callable[[], object]]:
+    import tensorflow as tf
+
+    from app.fastpath import compile_serving_signature
+    from app.imaging import ImageLimits, decode
+    from app.preprocessing import NormalizeMode
+
+    loaded = tf.saved_model.load(str(model_path))
+    signature = loaded.signatures["serving_default"]
+    compiled = compile_serving_signature(loaded)
+
+    def pillow_decode() -> np.ndarray[Any, np.dtype[np.uint8]]:
+        return np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.uint8)
+
+    pixels = pillow_decode()[np.newaxis]
+    tensor = tf.constant(pixels)
+
+    def naive() -> object:
+        return signature(images=tf.constant(pillow_decode()[np.newaxis]))["probabilities"].numpy()
+
+    limits = ImageLimits(max_side=4096, max_pixels=4096 * 4096)
+
+    def ours() -> object:
+        # The service's own steps: its checked decoder, then the compiled model.
+        return compiled.predict(decode(png, limits, NormalizeMode.AUTO).pixels[np.newaxis])
+
+    return {
+        "naive: PNG -> probabilities": naive,
+        "ours: PNG -> probabilities": ours,
+        "stage: Pillow decode (naive)": pillow_decode,
+        "stage: app.imaging.decode (auto)": lambda: decode(png, limits, NormalizeMode.AUTO),
+        "stage: TF signature, pre-shaped tensor": lambda: signature(images=tensor),
+        "stage: compiled model (LiteRT)": lambda: compiled.predict(pixels),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=4000)
+    parser.add_argument(
+        "--model", type=Path, default=Path(os.environ.get("MNIST_MODEL_PATH", "model/mnist/1"))
+    )
+    args = parser.parse_args()
+
+    timings = time_paths(build_paths(args.model, digit_png()), args.iterations)
+    print(f"\n{args.iterations} calls each, one 28x28 PNG per call\n")
+    print(f"| {'path':<40} | {'median µs':>9} | {'p99 µs':>8} |")
+    print(f"|{'-' * 42}|{'-' * 10}:|{'-' * 9}:|")
+    medians = {}
+    for name, samples in timings.items():
+        medians[name] = float(np.median(samples)) * 1e6
+        p99 = float(np.quantile(samples, 0.99)) * 1e6
+        print(f"| {name:<40} | {medians[name]:>9.1f} | {p99:>8.1f} |")
+    ours = medians["ours: PNG -> probabilities"]
+    speedup = medians["naive: PNG -> probabilities"] / ours
+    print(f"\nours is {speedup:.1f}x faster than naive (median)")
+    ok = ours <= TARGET_MEDIAN_US
+    print(f"{'PASS' if ok else 'FAIL'}  median PNG -> probabilities {ours:.1f} µs (goal <= 100 µs)")
+    raise SystemExit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+"""A small HTTP/1.1 keep-alive load generator on raw asyncio streams, and server launching.
+
+Requests are pre-built byte strings and responses are parsed just enough to know their status and
+length, so the client costs little next to the server it measures. Every run is bounded both in
+requests and in seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import io
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+from PIL import Image
+
+HOST = "127.0.0.1"
+REPO = Path(__file__).resolve().parents[1]
+MNIST_DIR = Path(os.environ.get("MNIST_DATA_DIR", REPO.parent / "shared" / "mnist"))
+
+
+def digit_png(index: int = 0) -> bytes:
+    """One MNIST test image as a PNG, as a client would upload it."""
+    with gzip.open(MNIST_DIR / "t10k-images-idx3-ubyte.gz") as f:
+        f.seek(16 + 784 * index)
+        pixels = np.frombuffer(f.read(784), dtype=np.uint8).reshape(28, 28)
+    out = io.BytesIO()
+    Image.fromarray(pixels, mode="L").save(out, format="PNG")
+    return out.getvalue()
+
+
+def get_request(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+
+
+def raw_image_request(path: str, png: bytes) -> bytes:
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: image/png\r\n"
+        f"Content-Length: {len(png)}\r\n\r\n"
+    )
+    return head.encode() + png
+
+
+def multipart_request(path: str, png: bytes, filename: str = "digit.png") -> bytes:
+    boundary = "mnistbenchmarkboundary7f3a"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{filename}"\r\n'
+        f"Content-Type: image/png\r\n\r\n"
+    ).encode()
+    body += png + f"\r\n--{boundary}--\r\n".encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+@dataclass
+class LoadResult:
+    """What one load run measured."""
+
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+
+    @property
+    def requests_per_second(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+    def latency_ms(self, quantile: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        return float(np.quantile(self.latencies, quantile)) * 1000
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    lowered = head.lower()
+    marker = lowered.find(b"content-length:")
+    if marker >= 0:
+        end = lowered.index(b"\r\n", marker)
+        await reader.readexactly(int(lowered[marker + 15 : end]))
+    elif b"transfer-encoding: chunked" in lowered:
+        while (size := int((await reader.readuntil(b"\r\n")).strip(), 16)) > 0:
+            await reader.readexactly(size + 2)
+        await reader.readuntil(b"\r\n")
+    return status
+
+
+async def _connection(
+    port: int, request: bytes, result: LoadResult, deadline: float, budget: list[int]
+) -> None:
+    loop = asyncio.get_running_loop()
+    writer: asyncio.StreamWriter | None = None
+    while loop.time() < deadline and budget[0] > 0:
+        budget[0] -= 1
+        try:
+            if writer is None:
+                reader, writer = await asyncio.open_connection(HOST, port)
+            start = time.perf_counter()
+            writer.write(request)
+            status = await _read_response(reader)
+            elapsed = time.perf_counter() - start
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            result.errors += 1
+            if writer is not None:
+                writer.close()
+            writer = None
+            continue
+        if status == 200:
+            result.latencies.append(elapsed)
+        else:
+            result.errors += 1
+    if writer is not None:
+        writer.close()
+
+
+async def run_load(
+    port: int, request: bytes, *, connections: int, seconds: float, max_requests: int
+) -> LoadResult:
+    """Send ``request`` over ``connections`` keep-alive connections until time or budget ends."""
+    loop = asyncio.get_running_loop()
+    result = LoadResult()
+    budget = [max_requests]
+    start = time.perf_counter()
+    deadline = loop.time() + seconds
+    await asyncio.gather(
+        *(_connection(port, request, result, deadline, budget) for _ in range(connections))
+    )
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def pin_to_core(core: int) -> None:
+    """Keep this process off the servers' core (no-op on a one-core machine)."""
+    if len(os.sched_getaffinity(0)) > 1:
+        os.sched_setaffinity(0, {core})
+
+
+@dataclass
+class Server:
+    """A server subprocess, pinned to one core, started from the repository root."""
+
+    name: str
+    argv: list[str]
+    port: int
+    ready_path: str
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    # A file, not a pipe: an unread pipe fills up with log lines and stalls the server.
+    log: IO[bytes] = field(
+        default_factory=lambda: tempfile.TemporaryFile(prefix="bench-server-")  # noqa: SIM115 - closed by stop()
+    )
+
+    def start(self, core: int | None = 0) -> None:
+        pin = ["taskset", "-c", str(core)] if core is not None and os.cpu_count() != 1 else []
+        self.started_at = time.perf_counter()
+        self.process = subprocess.Popen(
+            [*pin, *self.argv],
+            cwd=REPO,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **self.env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 120.0) -> float:
+        """Poll the readiness path; return seconds from process start to the first 200."""
+        assert self.process is not None
+        url = f"http://{HOST}:{self.port}{self.ready_path}"
+        while time.perf_counter() - self.started_at < timeout:
+            if self.process.poll() is not None:
+                self.log.seek(0)
+                output = self.log.read().decode(errors="replace")
+                sys.exit(f"{self.name} exited with {self.process.returncode}:\n{output[-3000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    if response.status == 200:
+                        return time.perf_counter() - self.started_at
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.02)
+        self.stop()
+        sys.exit(f"{self.name} was not ready after {timeout:.0f} s")
+
+    def rss_mb(self) -> float:
+        """Resident set size of the server process (the Python process under taskset)."""
+        assert self.process is not None
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        kib = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))
+        return int(kib) / 1024
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+def uvicorn_argv(target: str, port: int, *extra: str) -> list[str]:
+    """Run ``target`` with the venv's uvicorn, as quietly as possible."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        target,
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        *extra,
+    ]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
