@@ -28,7 +28,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(BIN)/mypy training tests
+	$(BIN)/mypy app training tests
 
 pytest: $(VENV)/.installed
 	$(BIN)/pytest
