@@ -1,4 +1,8 @@
-"""The drawing page in a real headless Chromium, against the real server and model."""
+"""The drawing page in a real headless Chromium, against the real server and model.
+
+Screenshots of each state land in artifacts/screenshots/. Set E2E_BASE_URL to test a server that
+is already running (a container, say) instead of starting one; CHROMIUM_PATH to use another build.
+"""
 
 import gzip
 import math
@@ -110,6 +114,13 @@ def test_page_loads_with_no_errors_and_shows_the_model(web: WebPage) -> None:
     expect(page.get_by_label("Upload an image")).to_be_attached()
     expect(page.get_by_label("Drawing area")).to_be_visible()
     expect(page.locator("#digit")).to_have_text("?")
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('input, button, canvas, img')]
+            .filter(el => !(el.labels?.length || el.getAttribute('aria-label') || el.alt
+                            || el.textContent.trim()))
+            .map(el => el.outerHTML)"""
+    )
+    assert unlabelled == [], "controls and images without an accessible name"
 
     model = httpx.get(f"{web.base_url}/model").json()
     expect(page.locator("#model-name")).to_have_text(model["name"])
