@@ -1,0 +1,1 @@
+"""The MNIST digit-recognition service: FastAPI app, model runtime and image preprocessing."""
