@@ -28,7 +28,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(BIN)/mypy app training tests
+	$(BIN)/mypy app training tests benchmarks
 
 pytest: $(VENV)/.installed
 	$(BIN)/pytest

@@ -29,6 +29,14 @@ class SoftmaxRegression(tf.Module):  # type: ignore[misc]
         self.W = tf.Variable(tf.zeros([NUM_PIXELS, NUM_CLASSES]), name="W")
         self.b = tf.Variable(tf.zeros([NUM_CLASSES]), name="b")
 
+    @staticmethod
+    def inputs(images: tf.Tensor) -> tf.Tensor:
+        """Flatten uint8 images ``[N, 28, 28]`` to floats ``[N, 784]`` scaled to [0, 1].
+
+        Training and serving share this function so that they can never disagree on scaling.
+        """
+        return tf.reshape(tf.cast(images, tf.float32) / 255.0, [-1, NUM_PIXELS])
+
     def logits(self, x: tf.Tensor) -> tf.Tensor:
         """Logits for a float batch ``[N, 784]`` already scaled to [0, 1]."""
         return tf.matmul(x, self.W) + self.b
@@ -40,8 +48,7 @@ class SoftmaxRegression(tf.Module):  # type: ignore[misc]
     )
     def serve(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
         """The serving signature: raw uint8 images in, probabilities, logits and digit out."""
-        x = tf.reshape(tf.cast(images, tf.float32) / 255.0, [-1, NUM_PIXELS])
-        logits = self.logits(x)
+        logits = self.logits(self.inputs(images))
         return {
             "probabilities": tf.nn.softmax(logits),
             "logits": logits,
