@@ -19,7 +19,7 @@ $(VENV)/.installed: requirements/runtime.txt requirements/dev.txt
 	@touch $@
 
 serve: $(VENV)/.installed
-	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT)
+	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log
 
 test: lint typecheck pytest
 
@@ -28,7 +28,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(BIN)/mypy app training tests benchmarks
+	$(BIN)/mypy training app tests benchmarks
 
 pytest: $(VENV)/.installed
 	$(BIN)/pytest

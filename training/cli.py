@@ -1,25 +1,16 @@
-"""``python -m training``: data -> model -> train -> evaluate -> export, as one command.
-
-TensorFlow is imported only once the arguments are parsed and the data is on disk, so ``--help``
-and a missing-data error answer at once instead of after TensorFlow's ~10 s import.
-"""
+"""The command line of ``python -m training``: options, defaults and their help texts."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-import time
 from collections.abc import Sequence
-from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from training.config import DEFAULT_LEARNING_RATES, OPTIMIZERS, TrainConfig
-from training.data import describe, load_mnist, split_validation
-from training.download import ensure_data
 from training.errors import TrainingError
+from training.job import run
 
 
 def _positive_int(text: str) -> int:
@@ -123,31 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace) -> Path:
-    """The whole job for parsed ``args``; returns the exported version directory."""
-    started = time.perf_counter()
-    ensure_data(args.data_dir, download=not args.no_download)
-    mnist = load_mnist(args.data_dir, check_checksums=not args.skip_checksums)
-    train_x, train_y, val_x, val_y = split_validation(
-        mnist.train_images, mnist.train_labels, args.validation_size
-    )
-    print(f"MNIST from {args.data_dir}")
-    for name, images, labels in (
-        ("train", train_x, train_y),
-        ("validation", val_x, val_y),
-        ("test", mnist.test_images, mnist.test_labels),
-    ):
-        print(describe(name, images, labels))
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ start-up chatter out
-    import tensorflow as tf
-
-    from training.evaluate import evaluate, report
-    from training.export import export_model
-    from training.model import SoftmaxRegression
-    from training.train import Trainer
-
-    tf.config.experimental.enable_op_determinism()
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: parse ``argv``, run the job; returns the process exit status."""
+    args = build_parser().parse_args(argv)
     config = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -156,47 +125,18 @@ def run(args: argparse.Namespace) -> Path:
         l2=args.l2,
         seed=args.seed,
     )
-    model = SoftmaxRegression(seed=args.seed)
-    trainer = Trainer(model, config)
-    history = trainer.fit(train_x, train_y, val_x, val_y, progress=not args.no_progress)
-    print(
-        f"trained {history.steps} steps in {history.seconds:.2f} s "
-        f"({history.steps / max(history.seconds, 1e-9):.0f} steps/s)"
-    )
-    evaluation = evaluate(model, mnist.test_images, mnist.test_labels)
-    print(report(evaluation))
-
-    hyperparameters: dict[str, Any] = {
-        **asdict(config),
-        "learning_rate": config.effective_learning_rate,
-        "validation_size": args.validation_size,
-    }
-    metadata: dict[str, Any] = {
-        "test_accuracy": evaluation.accuracy,
-        "per_class_accuracy": evaluation.per_class_accuracy,
-        "confusion_matrix": evaluation.confusion_matrix,
-        "hyperparameters": hyperparameters,
-        "data_checksums": mnist.checksums,
-        "tensorflow_version": tf.__version__,
-        "training_seconds": round(history.seconds, 3),
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "train_examples": len(train_x),
-        "validation_examples": len(val_x),
-        "test_examples": evaluation.examples,
-        "validation_accuracy": (
-            history.validation_accuracy[-1] if history.validation_accuracy else None
-        ),
-    }
-    target = export_model(model, args.model_dir, args.name, metadata, version=args.version)
-    print(f"exported {target} in {time.perf_counter() - started:.1f} s from the start of the job")
-    return target
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: parse ``argv``, run the job; returns the process exit status."""
-    args = build_parser().parse_args(argv)
     try:
-        run(args)
+        run(
+            config,
+            data_dir=args.data_dir,
+            model_dir=args.model_dir,
+            name=args.name,
+            version=args.version,
+            validation_size=args.validation_size,
+            download=not args.no_download,
+            check_checksums=not args.skip_checksums,
+            progress=not args.no_progress,
+        )
     except TrainingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

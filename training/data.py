@@ -79,7 +79,10 @@ def missing_files(data_dir: Path) -> list[str]:
 
 def read_bytes(path: Path) -> bytes:
     """The uncompressed content of ``path``, gunzipped if it starts with the gzip signature."""
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc}") from exc
     if not raw.startswith(_GZIP_SIGNATURE):
         return raw
     try:

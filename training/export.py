@@ -56,6 +56,14 @@ def _fsync_tree(root: Path) -> None:
         os.close(directory)
 
 
+def _write(model: SoftmaxRegression, directory: Path, metadata: dict[str, Any]) -> None:
+    """Write the SavedModel and metadata.json into ``directory`` and flush them to disk."""
+    tf.saved_model.save(model, str(directory), signatures=model.signatures())
+    (directory / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+    directory.chmod(0o755)  # mkdtemp makes it private; a server may run as another user
+    _fsync_tree(directory)
+
+
 def export_model(
     model: SoftmaxRegression,
     model_dir: Path,
@@ -67,30 +75,29 @@ def export_model(
 
     ``metadata`` gets ``name`` and ``version`` filled in. Returns the version directory.
     """
-    if not name or name.startswith(".") or "/" in name or name in {"..", "."}:
+    if not name or name.startswith(".") or "/" in name:
         raise ExportError(f"invalid model name {name!r}")
-    name_dir = model_dir / name
-    name_dir.mkdir(parents=True, exist_ok=True)
-    version = next_version(name_dir) if version is None else version
-    if version < 1:
+    if version is not None and version < 1:
         raise ExportError(f"version must be a positive integer, got {version}")
-    target = name_dir / str(version)
-    if target.exists():
-        raise ExportError(f"{target} already exists; versions are never overwritten")
-
-    temp_dir = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{version}-", dir=name_dir))
+    name_dir = model_dir / name
     try:
-        tf.saved_model.save(model, str(temp_dir), signatures=model.signatures())
-        document = {"name": name, "version": version, **metadata}
-        (temp_dir / METADATA_FILE).write_text(json.dumps(document, indent=2) + "\n")
-        temp_dir.chmod(0o755)  # mkdtemp makes it private; a server may run as another user
-        _fsync_tree(temp_dir)
+        name_dir.mkdir(parents=True, exist_ok=True)
+        version = next_version(name_dir) if version is None else version
+        target = name_dir / str(version)
+        if target.exists():
+            raise ExportError(f"{target} already exists; versions are never overwritten")
+        temp_dir = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{version}-", dir=name_dir))
+    except OSError as exc:
+        raise ExportError(f"cannot write to the model repository {name_dir}: {exc}") from exc
+
+    try:
         try:
+            _write(model, temp_dir, {"name": name, "version": version, **metadata})
             # os.rename refuses a non-empty target, so a concurrent export of the same
             # version fails here instead of mixing two models.
             os.rename(temp_dir, target)  # noqa: PTH104 - the rename(2) semantics are the point
-        except OSError as exc:
-            raise ExportError(f"could not move the export into {target}: {exc}") from exc
+        except (OSError, tf.errors.OpError) as exc:
+            raise ExportError(f"could not export {target}: {exc}") from exc
     finally:
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(temp_dir)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.error
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from tests.training.conftest import QUICK
+from training import download
 from training.cli import build_parser, main
 from training.data import FILES, load_mnist
 
@@ -102,6 +104,22 @@ def test_non_canonical_data_is_refused_by_default(
     assert main(["--data-dir", str(synthetic_dir), "--model-dir", str(tmp_path)]) == 1
     assert "does not hold the canonical MNIST files" in capsys.readouterr().err
     assert not tmp_path.joinpath("mnist").exists()
+
+
+def test_offline_without_data_gives_one_clear_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def offline(url: str) -> bytes:
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(download, "fetch_url", offline)
+    data_dir = tmp_path / "data"
+    assert main(["--data-dir", str(data_dir), "--model-dir", str(tmp_path / "model")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: MNIST files missing in {data_dir}")
+    assert all(f"{name}.gz" in err for name in FILES)
+    assert "Traceback" not in err
+    assert not (tmp_path / "model").exists()
 
 
 def run_without_tensorflow(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:

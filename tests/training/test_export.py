@@ -89,6 +89,27 @@ def test_a_failure_while_saving_leaves_no_version_and_no_temp(
     assert list((tmp_path / "mnist").iterdir()) == []
 
 
+def test_tensorflow_save_errors_become_export_errors(
+    tmp_path: Path, model: SoftmaxRegression, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(obj: Any, export_dir: str, **kwargs: Any) -> None:
+        raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
+
+    monkeypatch.setattr(tf.saved_model, "save", disk_full)
+    with pytest.raises(ExportError, match=r"could not export .*No space left on device"):
+        export_model(model, tmp_path, "mnist", {})
+    assert list((tmp_path / "mnist").iterdir()) == []
+
+
+def test_an_unwritable_repository_is_an_export_error(
+    tmp_path: Path, model: SoftmaxRegression
+) -> None:
+    not_a_directory = tmp_path / "model"
+    not_a_directory.write_text("")
+    with pytest.raises(ExportError, match="cannot write to the model repository"):
+        export_model(model, not_a_directory, "mnist", {})
+
+
 def test_a_failed_rename_leaves_no_version(
     tmp_path: Path, model: SoftmaxRegression, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -96,7 +117,7 @@ def test_a_failed_rename_leaves_no_version(
         raise OSError(39, "Directory not empty")
 
     monkeypatch.setattr(os, "rename", refuse)
-    with pytest.raises(ExportError, match="could not move the export into"):
+    with pytest.raises(ExportError, match=r"could not export .*Directory not empty"):
         export_model(model, tmp_path, "mnist", {})
     assert list((tmp_path / "mnist").iterdir()) == []
 

@@ -36,6 +36,14 @@ def test_same_seed_same_weights_other_seed_other_weights() -> None:
     assert not np.array_equal(first.W.numpy(), other.W.numpy())
 
 
+def test_fit_restores_the_process_wide_determinism_mode() -> None:
+    from tensorflow.python.framework import config as tf_config
+
+    assert not tf_config.is_op_determinism_enabled()
+    fit(TrainConfig(epochs=1, batch_size=200, optimizer="sgd"))
+    assert not tf_config.is_op_determinism_enabled()
+
+
 def test_loss_is_finite_for_extreme_logits() -> None:
     """The loss is computed from logits, so huge logits do not overflow a softmax first."""
     model = SoftmaxRegression()

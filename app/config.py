@@ -1,0 +1,78 @@
+"""Service settings, read once from ``MNIST_*`` environment variables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Everything an operator can tune; each field is the env var ``MNIST_<FIELD NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MNIST_",
+        extra="ignore",
+        frozen=True,
+    )
+
+    model_dir: Path = Field(
+        default=Path("model"),
+        description="Model repository: versions live in <model_dir>/<model_name>/<version>/.",
+    )
+    model_name: str = Field(
+        default="mnist",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Name of the model to serve (a folder under model_dir).",
+    )
+    model_version: int | None = Field(
+        default=None,
+        ge=1,
+        description="Pin a version; by default the newest (highest integer) version is served.",
+    )
+    max_upload_bytes: int = Field(
+        default=16 * MIB,
+        ge=1,
+        description="Largest request body accepted by POST /predict, enforced while streaming.",
+    )
+    max_files: int = Field(default=64, ge=1, description="Most images in one POST /predict.")
+    max_image_side: int = Field(
+        default=4096,
+        ge=28,
+        description="Widest or tallest image accepted, checked from the header before decoding.",
+    )
+    max_image_pixels: int = Field(
+        default=4096 * 4096,
+        ge=28 * 28,
+        # Pillow itself refuses more than ~179 million pixels as a decompression bomb.
+        le=89_478_485,
+        description="Most pixels (width x height) in one image, checked before decoding.",
+    )
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
+        default="info", description="Level of the service's JSON log lines."
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser, comma-separated; * for any.",
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        # A comma-separated list is what people type in an env var; JSON lists work too.
+        if isinstance(value, str):
+            value = value.strip()
+            if value.startswith("["):
+                return json.loads(value)
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @property
+    def model_path(self) -> Path:
+        """The folder holding the versions of the served model."""
+        return self.model_dir / self.model_name

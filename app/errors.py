@@ -1,0 +1,249 @@
+"""The API's errors: one class per failure, named for its HTTP status, rendered in one shape.
+
+Every error leaves the service as
+``{"error": {"status", "code", "message", "request_id"[, "details"]}}``; that includes the
+framework's own 404/405 and request-validation errors, so clients parse one thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from app.context import REQUEST_ID_HEADER, current_request_id
+
+
+class ApiError(Exception):
+    """Base of all errors the API reports; subclasses fix ``status`` and ``code``."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    example: ClassVar[str] = "the server failed to handle the request"
+
+    def __init__(self, message: str, *, details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = dict(details or {})
+
+    def about_file(self, index: int, filename: str | None) -> ApiError:
+        """Prefix the message with the upload it concerns, for multi-file requests."""
+        name = f"files[{index}]" + (f" ({filename!r})" if filename else "")
+        self.message = f"{name}: {self.message}"
+        self.details.update({"index": index, "filename": filename})
+        return self
+
+
+# Families, one per status.
+class BadRequestError(ApiError):
+    """The request cannot be understood."""
+
+    status, code, example = 400, "bad_request", "the request could not be understood"
+
+
+class NotFoundError(ApiError):
+    """The resource does not exist."""
+
+    status, code, example = 404, "not_found", "no such resource"
+
+
+class PayloadTooLargeError(ApiError):
+    """The request is larger than the service accepts."""
+
+    status, code, example = 413, "payload_too_large", "the request body is too large"
+
+
+class UnsupportedMediaTypeError(ApiError):
+    """The request's Content-Type is not one the endpoint reads."""
+
+    status, code, example = 415, "unsupported_media_type", "unsupported Content-Type"
+
+
+class UnprocessableContentError(ApiError):
+    """The request is well-formed but its content cannot be used."""
+
+    status, code, example = 422, "unprocessable", "the request is well-formed but unusable"
+
+
+class ServiceUnavailableError(ApiError):
+    """The service cannot answer right now; retry later."""
+
+    status, code, example = 503, "unavailable", "the service cannot answer right now"
+
+
+# Concrete failures.
+class MalformedMultipartError(BadRequestError):
+    """The multipart/form-data body is malformed."""
+
+    code, example = "malformed_multipart", "the multipart body is malformed: it ends early"
+
+
+class EmptyBodyError(BadRequestError):
+    """The request body is empty."""
+
+    code, example = "empty_body", "the request body is empty: send an image"
+
+
+class BodyTooLargeError(PayloadTooLargeError):
+    """The body exceeds ``max_upload_bytes`` (detected while streaming)."""
+
+    code, example = "body_too_large", "the request body exceeds the limit of 16777216 bytes"
+
+
+class MissingContentTypeError(UnsupportedMediaTypeError):
+    """The request has no Content-Type header."""
+
+    code, example = "missing_content_type", "the request has no Content-Type header"
+
+
+class UnsupportedContentTypeError(UnsupportedMediaTypeError):
+    """The Content-Type is neither multipart/form-data nor image/*."""
+
+    code, example = "unsupported_content_type", "Content-Type text/plain is not supported"
+
+
+class InvalidRequestError(UnprocessableContentError):
+    """A path or query parameter is invalid."""
+
+    code, example = "invalid_request", "query parameter 'scale': must be at most 16"
+
+
+class MissingFilesError(UnprocessableContentError):
+    """The form has no file part named ``files``."""
+
+    code, example = "missing_files", "the form has no part named 'files'"
+
+
+class TooManyFilesError(UnprocessableContentError):
+    """More files than ``max_files`` in one request."""
+
+    code, example = "too_many_files", "too many files: at most 64 images per request"
+
+
+class EmptyFileError(UnprocessableContentError):
+    """An uploaded file has no bytes."""
+
+    code, example = "empty_file", "files[0] ('a.png'): the file is empty"
+
+
+class NotAnImageError(UnprocessableContentError):
+    """The bytes are not an image in an accepted format."""
+
+    code, example = "not_an_image", "the data is not a PNG, JPEG, BMP, GIF, TIFF or WebP image"
+
+
+class TruncatedImageError(UnprocessableContentError):
+    """The image data ends early or is corrupt."""
+
+    code, example = "truncated_image", "the image data is truncated or corrupt"
+
+
+class ImageTooLargeError(UnprocessableContentError):
+    """The image header claims more pixels than allowed (decompression bomb)."""
+
+    code, example = "image_too_large", "the image is 50000x50000 pixels; at most 4096x4096"
+
+
+class WrongImageSizeError(UnprocessableContentError):
+    """The image is not 28x28 pixels."""
+
+    code, example = "wrong_image_size", "the image is 32x32 pixels; expected 28x28"
+
+
+class UnsupportedImageModeError(UnprocessableContentError):
+    """The image's pixel format cannot be turned into grey levels."""
+
+    code, example = "unsupported_image_mode", "images with 32-bit float pixels are not supported"
+
+
+class UnknownDigitError(NotFoundError):
+    """There is no weight map for that digit."""
+
+    code, example = "unknown_digit", "no weight map for digit '12': the digits are 0-9"
+
+
+class ModelNotReadyError(ServiceUnavailableError):
+    """The model is not loaded (yet)."""
+
+    code, example = "model_not_ready", "the model is still loading"
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    details: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """The one JSON error shape, with the request id in the body and the header."""
+    request_id = current_request_id()
+    body: dict[str, Any] = {
+        "status": status,
+        "code": code,
+        "message": message,
+        "request_id": request_id,
+    }
+    if details:
+        body["details"] = dict(details)
+    response = Response(
+        content=orjson.dumps({"error": body}, option=orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status,
+        media_type="application/json",
+        headers=dict(headers or {}),
+    )
+    if request_id is not None:
+        response.headers[REQUEST_ID_HEADER] = request_id
+    return response
+
+
+async def _api_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message, details=exc.details)
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = str(exc.detail)
+    if exc.status_code == 404 and message == "Not Found":
+        message = "no such endpoint: see /docs for the API"
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = [_describe(error) for error in exc.errors()]
+    return error_response(
+        InvalidRequestError.status,
+        InvalidRequestError.code,
+        "; ".join(problems),
+        details={"errors": [_jsonable(error) for error in exc.errors()]},
+    )
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    location = [str(part) for part in error.get("loc", ())]
+    where = f"{location[0]} parameter {'.'.join(location[1:])!r}" if location else "request"
+    received = f" (received {error['input']!r})" if "input" in error else ""
+    return f"{where}: {error.get('msg', 'invalid')}{received}"
+
+
+def _jsonable(error: Mapping[str, Any]) -> dict[str, Any]:
+    # pydantic puts exception objects in "ctx"; keep only the parts clients can use.
+    return {key: error[key] for key in ("loc", "msg", "type", "input") if key in error}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every error the app can raise through :func:`error_response`."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)

@@ -1,0 +1,97 @@
+"""The FastAPI application: ``create_app()`` builds it, its lifespan loads the model once.
+
+``uvicorn app.main:app`` serves the module-level ``app``; creating it reads the settings but loads
+nothing, so importing this module is cheap. The model is loaded (and warmed up) when the server
+starts the app; if that fails the server logs one line saying why and exits non-zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
+from pydantic import ValidationError
+
+from app.config import Settings
+from app.context import REQUEST_ID_HEADER
+from app.errors import install_error_handlers
+from app.logs import configure_logging
+from app.middleware import RequestContextMiddleware, StartupFailureMiddleware
+from app.routes import health, model, predict, weights
+from app.runtime import ModelRuntime
+
+DESCRIPTION = """
+Recognises handwritten digits with a softmax-regression model trained on MNIST.
+
+Send 28x28 images (light digit on dark ground, like MNIST) to **POST /predict**, as
+multipart `files` parts or as one raw `image/*` body. Every error, on every endpoint, has the
+same JSON shape: `{"error": {"status", "code", "message", "request_id"}}`, and every response
+carries an `X-Request-ID` header.
+"""
+
+TAGS = [
+    {"name": "predict", "description": "Classify digit images."},
+    {"name": "weights", "description": "The learned weights, as pictures or numbers."},
+    {"name": "model", "description": "The model being served."},
+    {"name": "health", "description": "Liveness and readiness probes."},
+]
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Load the model once, before the server accepts requests."""
+    runtime: ModelRuntime = app.state.runtime
+    if not runtime.ready:
+        await anyio.to_thread.run_sync(runtime.load)
+    yield
+
+
+def settings_from_environment() -> Settings:
+    """The settings from ``MNIST_*`` variables; invalid ones stop the process with one line."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"MNIST_{'_'.join(map(str, error['loc'])).upper()}: {error['msg']}"
+            f" (received {error['input']!r})"
+            for error in exc.errors()
+        )
+        raise SystemExit(f"invalid settings: {problems}") from None
+
+
+def create_app(settings: Settings | None = None, runtime: ModelRuntime | None = None) -> FastAPI:
+    """Build the app; pass ``runtime`` to share an already loaded model (tests, reloads)."""
+    settings = settings if settings is not None else settings_from_environment()
+    configure_logging(settings.log_level)
+    app = FastAPIOffline(
+        title="MNIST digit recognition",
+        version="1.0.0",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.runtime = runtime if runtime is not None else ModelRuntime.from_settings(settings)
+    install_error_handlers(app)
+    # /predict first: routes are matched in order and it is the hot path.
+    for router in (predict.router, weights.router, model.router, health.router):
+        app.include_router(router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["*"],
+            expose_headers=[REQUEST_ID_HEADER],
+        )
+    # The last middleware added is the outermost.
+    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(StartupFailureMiddleware)
+    return app
+
+
+app = create_app()

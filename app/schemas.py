@@ -1,0 +1,192 @@
+"""Response bodies of the API, as pydantic models (they are also the OpenAPI schemas)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+_EXAMPLE_PROBABILITIES: list[JsonValue] = [0.0, 0.0, 0.001, 0.002, 0.0, 0.0, 0.0, 0.986, 0.0, 0.011]
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong, for people (``message``) and programs (``status``, ``code``)."""
+
+    status: int = Field(description="The HTTP status, repeated for convenience.", examples=[422])
+    code: str = Field(description="Stable machine-readable error code.", examples=["not_an_image"])
+    message: str = Field(description="A sentence saying what went wrong and how to fix it.")
+    request_id: str | None = Field(description="The request's id, also in X-Request-ID.")
+    details: dict[str, Any] | None = Field(
+        default=None, description="Extra facts, e.g. the received and expected image size."
+    )
+
+
+class ErrorResponse(BaseModel):
+    """The one error shape of the whole API."""
+
+    error: ErrorDetail
+
+
+class ModelRef(BaseModel):
+    """Which model answered."""
+
+    name: str = Field(examples=["mnist"])
+    version: int = Field(examples=[1])
+
+
+class Prediction(BaseModel):
+    """The model's answer for one image."""
+
+    filename: str | None = Field(
+        description="The uploaded file's name; null for a raw image body.", examples=["seven.png"]
+    )
+    digit: int = Field(ge=0, le=9, description="The most probable digit.", examples=[7])
+    confidence: float = Field(
+        ge=0.0, le=1.0, description="The probability of that digit.", examples=[0.986]
+    )
+    probabilities: list[float] = Field(
+        min_length=10,
+        max_length=10,
+        description="Probability of each digit 0-9; they sum to 1.",
+        examples=[_EXAMPLE_PROBABILITIES],
+    )
+    normalized: bool = Field(
+        description="Whether the image was transformed into MNIST form before prediction.",
+        examples=[False],
+    )
+    input_image: str | None = Field(
+        default=None,
+        description="With return_input=true: base64 PNG of the 28x28 image the model saw.",
+    )
+
+
+class PredictResponse(BaseModel):
+    """Predictions for every uploaded image, in request order."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": {"name": "mnist", "version": 1},
+                    "predictions": [
+                        {
+                            "filename": "seven.png",
+                            "digit": 7,
+                            "confidence": 0.986,
+                            "probabilities": _EXAMPLE_PROBABILITIES,
+                            "normalized": False,
+                            "input_image": None,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    model: ModelRef
+    predictions: list[Prediction]
+
+
+class LiveResponse(BaseModel):
+    """The process is up."""
+
+    status: Literal["live"] = "live"
+
+
+class ReadyResponse(BaseModel):
+    """The model is loaded and has answered a warm-up prediction."""
+
+    status: Literal["ready"] = "ready"
+    model: ModelRef
+
+
+class TensorInfo(BaseModel):
+    """One tensor of a signature; ``null`` in a shape is the batch dimension."""
+
+    dtype: str = Field(examples=["uint8"])
+    shape: list[int | None] = Field(examples=[[None, 28, 28]])
+
+
+class SignatureInfo(BaseModel):
+    """A SavedModel signature: its input and output tensors by name."""
+
+    name: str = Field(examples=["serving_default"])
+    inputs: dict[str, TensorInfo]
+    outputs: dict[str, TensorInfo]
+
+
+class ModelInfo(BaseModel):
+    """The served model: identity, signature and its training record (metadata.json)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "mnist",
+                    "version": 1,
+                    "signature": {
+                        "name": "serving_default",
+                        "inputs": {"images": {"dtype": "uint8", "shape": [None, 28, 28]}},
+                        "outputs": {
+                            "digit": {"dtype": "int64", "shape": [None]},
+                            "logits": {"dtype": "float32", "shape": [None, 10]},
+                            "probabilities": {"dtype": "float32", "shape": [None, 10]},
+                        },
+                    },
+                    "metadata": {"test_accuracy": 0.9241, "created_at": "2025-01-01T00:00:00Z"},
+                }
+            ]
+        }
+    )
+
+    name: str
+    version: int
+    signature: SignatureInfo
+    metadata: dict[str, Any] = Field(
+        description="metadata.json as written by training: test_accuracy, hyperparameters, ..."
+    )
+
+
+class ValueRange(BaseModel):
+    """Smallest and largest value."""
+
+    min: float
+    max: float
+
+
+class DigitWeights(BaseModel):
+    """Summary of one digit's weight map."""
+
+    digit: int = Field(ge=0, le=9)
+    range: ValueRange
+    bias: float
+
+
+class WeightsInfo(BaseModel):
+    """The learned parameters of y = softmax(xW + b)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": {"name": "mnist", "version": 1},
+                    "shape": {"W": [784, 10], "b": [10]},
+                    "image_shape": [28, 28],
+                    "range": {"min": -0.61, "max": 0.47},
+                    "digits": [{"digit": 0, "range": {"min": -0.4, "max": 0.3}, "bias": -0.2}],
+                    "W": None,
+                    "b": None,
+                }
+            ]
+        }
+    )
+
+    model: ModelRef
+    shape: dict[str, list[int]] = Field(description="Shapes of W and b.")
+    image_shape: list[int] = Field(description="Row i of W is pixel (i // 28, i % 28).")
+    range: ValueRange = Field(description="Range of all of W.")
+    digits: list[DigitWeights] = Field(description="Range of column d of W, and b[d].")
+    W: list[list[float]] | None = Field(
+        default=None, description="With values=true: W as 784 rows of 10 floats."
+    )
+    b: list[float] | None = Field(default=None, description="With values=true: b, 10 floats.")

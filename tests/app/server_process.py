@@ -1,0 +1,103 @@
+"""Running the real service as a child process: ``python -m uvicorn app.main:app``."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+# Importing TensorFlow takes 5-40 s on a busy 2-core machine; this only guards against a hang.
+STARTUP_GUARD_SECONDS = 240
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def uvicorn_command(port: int) -> list[str]:
+    """The README's run command, on a local port."""
+    return [
+        sys.executable, "-m", "uvicorn", "app.main:app",
+        "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+    ]  # fmt: skip
+
+
+def service_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The test process's environment without MNIST_* settings, plus ``env``."""
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("MNIST_")}
+    return {**clean, "PYTHONUNBUFFERED": "1", **env}
+
+
+@dataclass
+class Server:
+    """A running service: its base URL and the file its output goes to."""
+
+    url: str
+    port: int
+    log: Path
+    process: subprocess.Popen[bytes]
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextmanager
+def running_server(env: Mapping[str, str], log: Path) -> Iterator[Server]:
+    """Start the service, wait until it is ready, stop it afterwards."""
+    port = free_port()
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            uvicorn_command(port), cwd=REPO, env=service_env(env), stdout=sink, stderr=sink
+        )
+    server = Server(url=f"http://127.0.0.1:{port}", port=port, log=log, process=process)
+    try:
+        wait_ready(server)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_ready(server: Server) -> None:
+    deadline = time.monotonic() + STARTUP_GUARD_SECONDS
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise AssertionError(f"the server exited early:\n{server.output()}")
+        try:
+            if httpx.get(f"{server.url}/health/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"the server was not ready in time:\n{server.output()}")
+
+
+def run_to_exit(env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """Start the service expecting it to give up; its combined output and exit code."""
+    return subprocess.run(
+        uvicorn_command(free_port()),
+        cwd=REPO,
+        env=service_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=STARTUP_GUARD_SECONDS,
+        check=False,
+    )

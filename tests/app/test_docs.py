@@ -1,0 +1,99 @@
+"""/docs, /redoc and /openapi.json: complete, and usable without internet access."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+pytestmark = pytest.mark.anyio
+
+ENDPOINTS = {
+    ("post", "/predict"),
+    ("get", "/weights"),
+    ("get", "/weights.png"),
+    ("get", "/weights/{digit}.png"),
+    ("get", "/health/live"),
+    ("get", "/health/ready"),
+    ("get", "/model"),
+}
+
+
+@pytest.fixture(scope="module")
+def openapi(app: FastAPI) -> dict[str, Any]:
+    return app.openapi()
+
+
+async def test_openapi_json_is_served(client: httpx.AsyncClient, openapi: dict[str, Any]) -> None:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.json() == openapi
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+async def test_docs_pages_load_only_local_assets(client: httpx.AsyncClient, page: str) -> None:
+    response = await client.get(page)
+    assert response.status_code == 200
+    assert "text/html" in response.headers["content-type"]
+    assets = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", response.text)
+    assets += re.findall(r"""url:\s*["']([^"']+)["']""", response.text)
+    assert assets
+    assert not re.search(r"https?://", response.text.replace("http://www.w3.org", ""))
+    for asset in assets:
+        fetched = await client.get(asset)
+        assert fetched.status_code == 200, asset
+        assert len(fetched.content) > 1000, asset
+
+
+def test_every_endpoint_is_documented(openapi: dict[str, Any]) -> None:
+    documented = {
+        (method, path) for path, operations in openapi["paths"].items() for method in operations
+    }
+    assert documented == ENDPOINTS
+    for path, operations in openapi["paths"].items():
+        for method, operation in operations.items():
+            where = f"{method.upper()} {path}"
+            assert operation.get("summary"), where
+            assert operation.get("description"), where
+            assert operation["responses"]["200"]["content"], where
+            errors = {code for code in operation["responses"] if code.startswith(("4", "5"))}
+            # Everything but liveness needs the model, so may answer 503.
+            assert ("503" in errors) == (path != "/health/live"), where
+            for code in errors:
+                body = operation["responses"][code]["content"]["application/json"]
+                assert body["schema"]["$ref"].endswith("/ErrorResponse"), where
+                assert body["examples"], where
+
+
+def test_predict_documents_its_body_and_errors(openapi: dict[str, Any]) -> None:
+    operation = openapi["paths"]["/predict"]["post"]
+    content = operation["requestBody"]["content"]
+    assert set(content) == {"multipart/form-data", "image/*"}
+    assert content["multipart/form-data"]["schema"]["properties"]["files"]["type"] == "array"
+    codes = {
+        name
+        for response in operation["responses"].values()
+        for name in response.get("content", {}).get("application/json", {}).get("examples", {})
+    }
+    assert {
+        "not_an_image",
+        "empty_body",
+        "empty_file",
+        "truncated_image",
+        "wrong_image_size",
+        "image_too_large",
+        "missing_content_type",
+        "unsupported_content_type",
+        "missing_files",
+        "too_many_files",
+        "body_too_large",
+    } <= codes
+
+
+def test_response_models_carry_examples(openapi: dict[str, Any]) -> None:
+    schemas = openapi["components"]["schemas"]
+    for name in ("PredictResponse", "ModelInfo", "WeightsInfo"):
+        assert schemas[name].get("examples"), name

@@ -1,0 +1,153 @@
+"""The real service over a real socket: start-up, a prediction, streaming limits, failures."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.app.conftest import MODEL_NAME
+from tests.app.samples import mnist_test_set, png
+from tests.app.server_process import REPO, Server, run_to_exit, running_server
+
+pytestmark = pytest.mark.slow
+
+UPLOAD_LIMIT = 256 * 1024
+
+
+COMMITTED_MODEL = REPO / "model" / MODEL_NAME / "1"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``uvicorn app.main:app`` with default settings: it serves the committed model."""
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with running_server({"MNIST_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT)}, log) as running:
+        yield running
+
+
+def savedmodel_predictions(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Digits and probabilities straight from the committed SavedModel."""
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(COMMITTED_MODEL)).signatures["serving_default"]
+    outputs = serve(images=tf.constant(images))
+    return np.asarray(outputs["digit"]), np.asarray(outputs["probabilities"])
+
+
+def test_serves_the_committed_model_exactly(server: Server) -> None:
+    """MNIST test images sent as PNGs get the SavedModel's own predictions for those arrays."""
+    images, labels = mnist_test_set(count=128)
+    digits, probabilities = savedmodel_predictions(images)
+    received = []
+    for start in (0, 64):
+        batch = images[start : start + 64]
+        files = [("files", (f"{start + i}.png", png(image))) for i, image in enumerate(batch)]
+        response = httpx.post(f"{server.url}/predict", files=files, timeout=60)
+        assert response.status_code == 200, response.text
+        assert response.json()["model"] == {"name": MODEL_NAME, "version": 1}
+        received += response.json()["predictions"]
+
+    assert [p["digit"] for p in received] == digits.tolist()
+    np.testing.assert_allclose([p["probabilities"] for p in received], probabilities, rtol=1e-5)
+    # The committed model is a trained one, not a placeholder: it recognises these digits.
+    assert (digits == labels).mean() > 0.8
+
+
+def test_request_ids_and_access_log(server: Server) -> None:
+    images, _ = mnist_test_set()
+    response = httpx.post(
+        f"{server.url}/predict",
+        content=png(images[0]),
+        headers={"Content-Type": "image/png", "X-Request-ID": "socket-test-1"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["x-request-id"] == "socket-test-1"
+    # The access log line of that request, as JSON.
+    lines = [json.loads(line) for line in server.output().splitlines() if line.startswith("{")]
+    [entry] = [line for line in lines if line.get("request_id") == "socket-test-1"]
+    assert (entry["path"], entry["status"]) == ("/predict", 200)
+
+
+def test_model_endpoint_reports_the_training_record(server: Server) -> None:
+    body = httpx.get(f"{server.url}/model", timeout=10).json()
+    assert body["metadata"] == json.loads((COMMITTED_MODEL / "metadata.json").read_text())
+    assert 0.0 < body["metadata"]["test_accuracy"] <= 1.0
+
+
+def test_oversized_upload_is_refused_before_it_is_sent(server: Server) -> None:
+    """413 arrives while the client is still sending: the server did not wait for the body."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as conn:
+        conn.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: image/png\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        chunk = b"\x00" * 16384
+        for _ in range(UPLOAD_LIMIT // len(chunk) + 2):
+            conn.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        # The body is never finished (no terminating chunk), yet the answer comes.
+        head, body = read_response(conn)
+    assert head.startswith(b"HTTP/1.1 413 ")
+    assert body["error"]["code"] == "body_too_large"
+    assert httpx.get(f"{server.url}/health/live", timeout=10).status_code == 200
+
+
+def read_response(conn: socket.socket) -> tuple[bytes, dict[str, Any]]:
+    """Status line and headers, and the JSON body, of one HTTP/1.1 response."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    [length] = [
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    ]
+    while len(body) < length:
+        body += conn.recv(65536)
+    return head, json.loads(body)
+
+
+def test_docs_work_over_http(server: Server) -> None:
+    assert httpx.get(f"{server.url}/docs", timeout=10).status_code == 200
+    weights = httpx.get(f"{server.url}/weights.png", timeout=30)
+    assert weights.content.startswith(b"\x89PNG")
+
+
+def one_clear_line(output: str) -> str:
+    assert "Traceback" not in output, output
+    lines = [line for line in output.splitlines() if "cannot start:" in line]
+    assert len(lines) == 1, output
+    return lines[0]
+
+
+def test_missing_model_exits_with_one_line(tmp_path: Path) -> None:
+    result = run_to_exit({"MNIST_MODEL_DIR": str(tmp_path)})
+    assert result.returncode != 0
+    line = one_clear_line(result.stdout)
+    assert f"no model at {tmp_path / MODEL_NAME}" in line
+
+
+def test_corrupt_model_exits_with_one_line(model_dir: Path, tmp_path: Path) -> None:
+    shutil.copytree(model_dir / MODEL_NAME / "1", tmp_path / MODEL_NAME / "1")
+    (tmp_path / MODEL_NAME / "1" / "saved_model.pb").write_bytes(b"\x08\x01 not a SavedModel")
+    result = run_to_exit({"MNIST_MODEL_DIR": str(tmp_path)})
+    assert result.returncode != 0
+    line = one_clear_line(result.stdout)
+    assert "is corrupt" in line
+
+
+def test_invalid_settings_exit_with_one_line() -> None:
+    result = run_to_exit({"MNIST_MAX_FILES": "0"})
+    assert result.returncode != 0
+    assert "Traceback" not in result.stdout
+    [line] = [line for line in result.stdout.splitlines() if "invalid settings" in line]
+    assert "MNIST_MAX_FILES" in line
