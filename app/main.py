@@ -21,7 +21,7 @@ from app.context import REQUEST_ID_HEADER
 from app.errors import install_error_handlers
 from app.logs import configure_logging
 from app.middleware import RequestContextMiddleware, StartupFailureMiddleware
-from app.routes import health, model, predict, weights
+from app.routes import health, model, predict, ui, weights
 from app.runtime import ModelRuntime
 
 DESCRIPTION = """
@@ -78,8 +78,9 @@ def create_app(settings: Settings | None = None, runtime: ModelRuntime | None = 
     app.state.runtime = runtime if runtime is not None else ModelRuntime.from_settings(settings)
     install_error_handlers(app)
     # /predict first: routes are matched in order and it is the hot path.
-    for router in (predict.router, weights.router, model.router, health.router):
+    for router in (predict.router, weights.router, model.router, health.router, ui.router):
         app.include_router(router)
+    ui.mount_static(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

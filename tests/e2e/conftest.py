@@ -2,10 +2,6 @@
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,13 +20,12 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from tests.app.server_process import running_server
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
 # The flags the project's guide prescribes for Chromium in containers and CI.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-# Starting the server imports TensorFlow and loads the SavedModel: slow on a busy 2-core machine.
-SERVER_START_TIMEOUT_S = 180.0
-UVICORN = [sys.executable, "-m", "uvicorn", "app.main:app"]
 # Predictions go through a debounce and a real model; generous, since CI machines are shared.
 expect.set_options(timeout=20_000)
 
@@ -69,57 +64,18 @@ def browser(chromium_path: str) -> Iterator[Browser]:
         playwright.stop()
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until_ready(base_url: str, server: subprocess.Popen[bytes] | None, log: Path) -> None:
-    """Poll /health/ready until it answers 200; fail with the server's log if it dies or stalls."""
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server is not None and server.poll() is not None:
-            pytest.fail(f"the server exited with {server.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            if httpx.get(f"{base_url}/health/ready", timeout=2.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass  # not listening yet
-        time.sleep(0.5)
-    pytest.fail(f"{base_url} was not ready after {SERVER_START_TIMEOUT_S:.0f} s")
-
-
 @pytest.fixture(scope="session")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real app under uvicorn on a free local port, or an already running one (E2E_BASE_URL)."""
     external = os.environ.get("E2E_BASE_URL")
-    log = tmp_path_factory.mktemp("server") / "uvicorn.log"
     if external:
         url = external.rstrip("/")
-        wait_until_ready(url, None, log)
+        ready = httpx.get(f"{url}/health/ready", timeout=10.0)
+        assert ready.status_code == 200, f"{url} is not ready: {ready.status_code} {ready.text}"
         yield url
         return
-    port = free_port()
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [*UVICORN, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            cwd=REPO_ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_until_ready(url, server, log)
-            yield url
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+    with running_server({}, tmp_path_factory.mktemp("server") / "uvicorn.log") as server:
+        yield server.url
 
 
 @dataclass
