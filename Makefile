@@ -28,7 +28,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(BIN)/mypy training app tests benchmarks
+	$(BIN)/mypy training app tests benchmarks scripts
 
 pytest: $(VENV)/.installed
 	$(BIN)/pytest

@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--l2",
         type=_non_negative_float,
-        default=0.0,
+        default=TrainConfig.l2,
         help="L2 weight decay: adds l2 * sum(W**2) / 2 to the loss",
     )
     train.add_argument("--seed", type=int, default=0, help="seed of the minibatch order")

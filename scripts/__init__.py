@@ -1,0 +1,1 @@
+"""Command-line tools around the service: smoke tests, helpers for CI."""
