@@ -51,7 +51,9 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API runs, the thread counts as running an
+# event loop, which would break any async (anyio) test collected after the browser tests.
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Browser]:
     playwright: Playwright = sync_playwright().start()
     try:
