@@ -155,6 +155,12 @@ class WrongImageSizeError(UnprocessableContentError):
     code, example = "wrong_image_size", "the image is 32x32 pixels; expected 28x28"
 
 
+class NoInkError(UnprocessableContentError):
+    """The image holds no digit: an empty canvas, a flat colour, paper without a mark."""
+
+    code, example = "no_ink", "the image has no ink: nothing stands out from the background"
+
+
 class UnsupportedImageModeError(UnprocessableContentError):
     """The image's pixel format cannot be turned into grey levels."""
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-import numpy as np
-import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.errors import (
@@ -23,19 +21,12 @@ from app.errors import (
     UnsupportedImageModeError,
     WrongImageSizeError,
 )
+from app.errors import NoInkError as NoInkApiError
+from app.luminance import UnsupportedModeError
+from app.preprocessing import NoInkError, NormalizeMode, Prepared, WrongSizeError, prepare
 
-MNIST_SIZE = 28
 ACCEPTED_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP")
 _FORMAT_NAMES = "PNG, JPEG, BMP, GIF, TIFF or WebP"
-
-Pixels = npt.NDArray[np.uint8]
-
-# Pixel formats whose samples are 16-bit unsigned integers (16-bit PNG and TIFF greyscale).
-_SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
-# Pixel formats with an alpha channel (or palette transparency) to composite on black.
-_ALPHA = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
-# Pixel formats Pillow can turn into RGB, and from there into luminance.
-_COLOUR = frozenset({"RGB", "RGBX", "CMYK", "YCbCr", "LAB", "HSV", "P", "1"})
 
 
 @dataclass(frozen=True)
@@ -85,47 +76,16 @@ def _check_limits(size: tuple[int, int], limits: ImageLimits) -> None:
         )
 
 
-def require_mnist_size(image: Image.Image) -> None:
-    """Raise :class:`WrongImageSizeError` unless the image is 28x28."""
-    if image.size != (MNIST_SIZE, MNIST_SIZE):
-        width, height = image.size
-        raise WrongImageSizeError(
-            f"the image is {width}x{height} pixels; expected {MNIST_SIZE}x{MNIST_SIZE}",
-            details={"received": [width, height], "expected": [MNIST_SIZE, MNIST_SIZE]},
-        )
-
-
-def to_luminance(image: Image.Image) -> Pixels:
-    """Grey levels ``uint8 [H, W]``: 16-bit rescaled, colour to luma, alpha composited on black.
-
-    Colour uses Pillow's ITU-R BT.601 ``"L"`` conversion, so a grey RGB image gives exactly the
-    grey values. Transparent pixels become background (0) whatever colour they store.
-    """
-    mode = image.mode
-    if mode == "L":
-        return np.asarray(image, dtype=np.uint8)
-    if mode in _SIXTEEN_BIT:
-        wide = np.asarray(image).astype(np.uint32)
-        return ((wide * 255 + 32767) // 65535).astype(np.uint8)
-    if mode in _ALPHA or (mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        luma = np.asarray(rgba.convert("L"), dtype=np.uint16)
-        alpha = np.asarray(rgba.getchannel("A"), dtype=np.uint16)
-        return ((luma * alpha + 127) // 255).astype(np.uint8)
-    if mode in _COLOUR:
-        return np.asarray(image.convert("RGB").convert("L"), dtype=np.uint8)
-    raise UnsupportedImageModeError(f"images with pixel format {mode!r} are not supported")
-
-
-def decode_mnist(data: bytes, limits: ImageLimits) -> Pixels:
-    """The strict contract: a 28x28 image in MNIST polarity, as the model's input array."""
+def decode(data: bytes, limits: ImageLimits, mode: NormalizeMode) -> Prepared:
+    """Bytes -> the model's ``uint8 [28, 28]`` input, normalised to MNIST form as ``mode`` says."""
     image = open_image(data, limits)
-    require_mnist_size(image)
-    return to_luminance(image)
-
-
-def encode_png(pixels: Pixels) -> bytes:
-    """A greyscale PNG of ``uint8 [H, W]`` pixels."""
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()
+    try:
+        return prepare(image, mode)
+    except WrongSizeError as exc:
+        raise WrongImageSizeError(
+            str(exc), details={"received": list(exc.received), "expected": list(exc.expected)}
+        ) from exc
+    except NoInkError as exc:
+        raise NoInkApiError(str(exc)) from exc
+    except UnsupportedModeError as exc:
+        raise UnsupportedImageModeError(str(exc)) from exc

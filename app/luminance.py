@@ -2,9 +2,8 @@
 
 Every Pillow mode a user is likely to upload is reduced to the same thing, the light intensity
 the model will eventually see. Colour goes through Pillow's own ``"L"`` conversion (ITU-R BT.601,
-integer arithmetic), so a grey RGB image and the same image saved as ``"L"`` give identical values,
-and the strict path computes exactly what ``app.imaging.to_luminance`` computes for the 28x28
-contract, bit for bit.
+integer arithmetic), so a grey RGB image and the same image saved as ``"L"`` give identical values
+and an MNIST digit saved in any of these formats reaches the model with its original grey levels.
 
 Transparency needs a decision, because the colour stored in a fully transparent pixel is
 arbitrary (drawing apps leave anything there, often black, sometimes noise):
@@ -53,7 +52,7 @@ def to_luminance(image: Image.Image, *, strict: bool) -> FloatImage:
         luma = np.asarray(rgba.convert("L"), dtype=np.uint16)
         alpha = np.asarray(rgba.getchannel("A"), dtype=np.uint16)
         if strict:
-            # Integer compositing on black, rounded as app.imaging does it.
+            # Integer compositing on black, rounded to the nearest grey level.
             return ((luma * alpha + 127) // 255).astype(np.float32)
         return _composite_on_contrast(luma.astype(np.float32), alpha.astype(np.float32) / _WHITE)
     if mode == "L":

@@ -13,6 +13,7 @@ from app.dependencies import RuntimeDep, SettingsDep
 from app.error_docs import error_responses
 from app.imaging import ImageLimits
 from app.pipeline import predict_uploads
+from app.preprocessing import NormalizeMode
 from app.schemas import PredictResponse
 from app.uploads import FILES_FIELD, UploadLimits, read_uploads
 
@@ -24,8 +25,9 @@ _REQUEST_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "description": (
-            "28x28 images in MNIST polarity (light digit on dark ground): PNG, JPEG, BMP, GIF"
-            " (first frame), TIFF or WebP; greyscale, colour or with alpha (composited on black)."
+            "Digit images: PNG, JPEG, BMP, GIF (first frame), TIFF or WebP; greyscale, colour or"
+            " with alpha. With `normalize=never` they must be 28x28 in MNIST polarity (light digit"
+            " on dark ground); otherwise any size up to the configured limit and either polarity."
         ),
         "content": {
             "multipart/form-data": {
@@ -66,6 +68,7 @@ _REQUEST_BODY: dict[str, Any] = {
         errors.ImageTooLargeError,
         errors.WrongImageSizeError,
         errors.UnsupportedImageModeError,
+        errors.NoInkError,
         errors.ModelNotReadyError,
     ),
 )
@@ -73,16 +76,34 @@ async def predict(
     request: Request,
     runtime: RuntimeDep,
     settings: SettingsDep,
+    normalize: Annotated[
+        NormalizeMode,
+        Query(
+            description=(
+                "`auto`: pass 28x28 images that already look like MNIST through unchanged and"
+                " bring every other image into MNIST form (polarity, background, 20x20 fit,"
+                " centre of mass); `always`: normalise every image; `never`: the strict 28x28"
+                " contract."
+            )
+        ),
+    ] = NormalizeMode.AUTO,
     return_input: Annotated[
         bool, Query(description="Also return the 28x28 image the model saw, as base64 PNG.")
     ] = False,
 ) -> PredictResponse:
-    """Classify 28x28 digit images sent as multipart `files` parts or as one raw image body."""
+    """Classify digit images sent as multipart `files` parts or as one raw image body."""
     uploads = await read_uploads(
         request, UploadLimits(max_bytes=settings.max_upload_bytes, max_files=settings.max_files)
     )
     limits = ImageLimits(max_side=settings.max_image_side, max_pixels=settings.max_image_pixels)
     # Decoding and inference are blocking; a worker thread keeps the event loop serving others.
     return await anyio.to_thread.run_sync(
-        partial(predict_uploads, runtime, uploads, limits, return_input=return_input)
+        partial(
+            predict_uploads,
+            runtime,
+            uploads,
+            limits,
+            mode=normalize,
+            return_input=return_input,
+        )
     )

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.errors import ApiError, UnsupportedImageModeError
-from app.imaging import ImageLimits, decode_mnist, open_image
+from app.errors import ApiError
+from app.imaging import ImageLimits, decode, open_image
+from app.preprocessing import NormalizeMode
 from tests.app.samples import digit_pixels, encode
 
 LIMITS = ImageLimits(max_side=4096, max_pixels=4096 * 4096)
@@ -25,7 +26,7 @@ def test_damaged_files_give_client_errors_only(fmt: str) -> None:
             damaged[position] = int(rng.integers(0, 256))
         damaged = damaged[: int(rng.integers(1, len(damaged) + 1))]
         try:
-            pixels = decode_mnist(bytes(damaged), LIMITS)
+            pixels = decode(bytes(damaged), LIMITS, NormalizeMode.NEVER).pixels
         except ApiError as error:
             statuses.add(error.status)
         else:
@@ -47,8 +48,9 @@ def test_exif_orientation_is_applied() -> None:
     np.testing.assert_array_equal(np.asarray(image), pixels)
 
 
-def test_thirty_two_bit_integers_are_refused() -> None:
-    wide = Image.fromarray(digit_pixels().astype(np.int32))
+def test_thirty_two_bit_integer_pixels_in_byte_range_keep_their_values() -> None:
+    pixels = digit_pixels()
+    wide = Image.fromarray(pixels.astype(np.int32))
     assert wide.mode == "I"
-    with pytest.raises(UnsupportedImageModeError, match="'I'"):
-        decode_mnist(encode(wide, "TIFF"), LIMITS)
+    decoded = decode(encode(wide, "TIFF"), LIMITS, NormalizeMode.NEVER)
+    np.testing.assert_array_equal(decoded.pixels, pixels)

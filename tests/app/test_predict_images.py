@@ -17,10 +17,10 @@ pytestmark = pytest.mark.anyio
 
 
 async def model_input(client: httpx.AsyncClient, data: bytes, name: str = "x") -> np.ndarray:
-    """Upload one image and return the 28x28 array the model saw."""
+    """Upload one image under the strict contract and return the 28x28 array the model saw."""
     response = await client.post(
         "/predict",
-        params={"return_input": "true"},
+        params={"return_input": "true", "normalize": "never"},
         files={"files": (name, data, "application/octet-stream")},
     )
     assert response.status_code == 200, response.text
@@ -119,7 +119,9 @@ async def test_truncated_png(client: httpx.AsyncClient) -> None:
 
 async def test_wrong_size_says_received_and_expected(client: httpx.AsyncClient) -> None:
     data = png(np.zeros((28, 32), np.uint8))
-    response = await client.post("/predict", content=data, headers={"Content-Type": "image/png"})
+    response = await client.post(
+        "/predict?normalize=never", content=data, headers={"Content-Type": "image/png"}
+    )
     error = assert_error(response, 422, "wrong_image_size")
     assert "32x28" in error["message"]
     assert "28x28" in error["message"]
@@ -141,11 +143,25 @@ async def test_decompression_bomb_rejected_from_its_header(
     await assert_still_serving(client)
 
 
-async def test_unsupported_pixel_format(client: httpx.AsyncClient) -> None:
-    floats = Image.fromarray(digit_pixels().astype(np.float32))
-    response = await client.post("/predict", files={"files": ("f.tiff", encode(floats, "TIFF"))})
-    assert_error(response, 422, "unsupported_image_mode")
+@pytest.mark.parametrize("normalize", ["auto", "always", "never"])
+async def test_an_image_without_ink_is_refused_not_guessed(
+    client: httpx.AsyncClient, normalize: str
+) -> None:
+    response = await client.post(
+        f"/predict?normalize={normalize}",
+        content=png(np.zeros((28, 28), np.uint8)),
+        headers={"Content-Type": "image/png"},
+    )
+    error = assert_error(response, 422, "no_ink")
+    assert "no ink" in error["message"]
     await assert_still_serving(client)
+
+
+async def test_float_pixels_keep_their_grey_levels(client: httpx.AsyncClient) -> None:
+    pixels = digit_pixels(seed=17)
+    floats = Image.fromarray(pixels.astype(np.float32))
+    seen = await model_input(client, encode(floats, "TIFF"))
+    np.testing.assert_array_equal(seen, pixels)
 
 
 async def test_error_in_a_later_file_names_it(client: httpx.AsyncClient) -> None:
