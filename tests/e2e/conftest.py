@@ -117,9 +117,9 @@ class WebPage:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
         if part is None:
-            self.page.screenshot(path=str(path), full_page=True)
+            self.page.screenshot(path=str(path), full_page=True, animations="disabled")
         else:
-            part.screenshot(path=str(path))
+            part.screenshot(path=str(path), animations="disabled")
         return path
 
 

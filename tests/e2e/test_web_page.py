@@ -4,24 +4,20 @@ Screenshots of each state land in artifacts/screenshots/. Set E2E_BASE_URL to te
 is already running (a container, say) instead of starting one; CHROMIUM_PATH to use another build.
 """
 
-import gzip
 import math
-import os
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.conftest import REPO_ROOT, WebPage
+from tests.app.samples import mnist_test_set
+from tests.e2e.conftest import WebPage
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-# The Makefile's MNIST_DATA_DIR, else ../shared/mnist beside the clone as CI lays it out.
-MNIST_DIR = Path(os.environ.get("MNIST_DATA_DIR", REPO_ROOT.parent / "shared" / "mnist"))
 
 Point = tuple[float, float]
 # Strokes in fractions of the canvas: a tall vertical bar, and an oval closed on itself.
@@ -65,23 +61,6 @@ def draw_with_touch(page: Page, points: list[Point]) -> None:
 
 def choose_ink(page: Page, ink: str) -> None:
     page.get_by_label(ink, exact=True).check()
-
-
-def read_idx(path: Path) -> np.ndarray:
-    """Read a gzipped IDX file (the MNIST distribution format) into an array."""
-    data = gzip.decompress(path.read_bytes())
-    ndim = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
-
-
-@pytest.fixture(scope="module")
-def mnist_test_set() -> tuple[np.ndarray, np.ndarray]:
-    images = MNIST_DIR / "t10k-images-idx3-ubyte.gz"
-    labels = MNIST_DIR / "t10k-labels-idx1-ubyte.gz"
-    if not images.is_file():
-        pytest.fail(f"the MNIST test set is missing: expected {images}")
-    return read_idx(images), read_idx(labels)
 
 
 def bar_values(page: Page) -> list[float]:
@@ -175,9 +154,9 @@ def test_a_closed_loop_drawn_by_finger_reads_as_zero(web: WebPage, ink: str) -> 
 
 @pytest.mark.parametrize("index", [0, 1, 2])
 def test_uploading_an_mnist_test_digit_shows_its_label(
-    web: WebPage, mnist_test_set: tuple[np.ndarray, np.ndarray], tmp_path: Path, index: int
+    web: WebPage, tmp_path: Path, index: int
 ) -> None:
-    images, labels = mnist_test_set
+    images, labels = mnist_test_set()
     png = tmp_path / f"mnist-test-{index}.png"
     Image.fromarray(images[index]).save(png)
 
