@@ -23,7 +23,7 @@ from app.errors import install_error_handlers
 from app.logs import configure_logging
 from app.metrics import Metrics, MetricsMiddleware
 from app.middleware import RequestContextMiddleware, StartupFailureMiddleware
-from app.routes import health, metrics, model, predict, weights
+from app.routes import health, metrics, model, predict, ui, weights
 from app.runtime import ModelRuntime
 
 DESCRIPTION = """
@@ -102,8 +102,10 @@ def create_app(settings: Settings | None = None, runtime: ModelRuntime | None = 
         app.state.metrics.set_model(runtime.name, runtime.version, runtime="litert")
     install_error_handlers(app)
     # /predict first: routes are matched in order and it is the hot path.
-    for router in (predict.router, weights.router, model.router, health.router, metrics.router):
+    routers = (predict.router, weights.router, model.router, health.router, metrics.router)
+    for router in (*routers, ui.router):
         app.include_router(router)
+    ui.mount_static(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
