@@ -40,12 +40,14 @@ class ImageLimits:
     max_pixels: int
 
 
-def open_image(data: bytes, limits: ImageLimits) -> Image.Image:
-    """Decode the first frame of an image, refusing oversized or damaged ones."""
+def read_header(data: bytes, limits: ImageLimits) -> Image.Image:
+    """Parse an image's header and check its size against the limits; nothing is decoded yet.
+
+    Cheap enough for the event loop, and the size it reads decides where decoding runs.
+    """
     if not data:
         raise EmptyFileError("the file is empty")
     try:
-        # open() only parses the header; nothing is decoded until load().
         image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLargeError(f"the image is too large to decode: {exc}") from exc
@@ -55,6 +57,11 @@ def open_image(data: bytes, limits: ImageLimits) -> Image.Image:
         # Pillow's format plugins raise many types on hostile input; all mean a broken file.
         raise TruncatedImageError(f"the image header is corrupt: {exc}") from exc
     _check_limits(image.size, limits)
+    return image
+
+
+def load_image(image: Image.Image) -> Image.Image:
+    """Decode the first frame of an image whose header :func:`read_header` accepted."""
     try:
         # Multi-frame formats (animated GIF/WebP, multi-page TIFF) start on frame 0.
         image.load()
@@ -69,14 +76,9 @@ def open_image(data: bytes, limits: ImageLimits) -> Image.Image:
     return image
 
 
-def header_size(data: bytes) -> tuple[int, int] | None:
-    """An image's width and height from its header alone, or None if it cannot be read."""
-    try:
-        with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
-            return image.size
-    except Exception:
-        # Unreadable here means "not cheap"; the full decoder reports what is wrong.
-        return None
+def open_image(data: bytes, limits: ImageLimits) -> Image.Image:
+    """Decode the first frame of an image, refusing oversized or damaged ones."""
+    return load_image(read_header(data, limits))
 
 
 def _check_limits(size: tuple[int, int], limits: ImageLimits) -> None:
@@ -93,7 +95,12 @@ def _check_limits(size: tuple[int, int], limits: ImageLimits) -> None:
 
 def decode(data: bytes, limits: ImageLimits, mode: NormalizeMode) -> Prepared:
     """Bytes -> the model's ``uint8 [28, 28]`` input, normalised to MNIST form as ``mode`` says."""
-    image = open_image(data, limits)
+    return prepare_image(read_header(data, limits), mode)
+
+
+def prepare_image(image: Image.Image, mode: NormalizeMode) -> Prepared:
+    """Decode an image whose header was read and bring it into the model's input form."""
+    image = load_image(image)
     try:
         return prepare(image, mode)
     except WrongSizeError as exc:

@@ -8,35 +8,50 @@ may instead go through the micro-batcher.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+from PIL import Image
 
 from app.errors import ApiError
-from app.imaging import ImageLimits, decode, header_size
+from app.imaging import ImageLimits, prepare_image, read_header
 from app.preprocessing import MNIST_SIZE, NormalizeMode, Pixels, Prepared, encode_png_base64
 from app.runtime import ModelRuntime
 from app.uploads import Upload
 
+T = TypeVar("T")
 
-def prepare_all(
-    uploads: Sequence[Upload], limits: ImageLimits, mode: NormalizeMode
-) -> list[Prepared]:
-    """Every upload's model input, in order; an error names the file it concerns."""
-    inputs = []
+
+def _each_file(uploads: Sequence[Upload], step: Callable[[int], T]) -> list[T]:
+    """``step(index)`` for every upload, in order; an error names the file it concerns."""
+    results = []
     for index, upload in enumerate(uploads):
         try:
-            inputs.append(decode(upload.data, limits, mode))
+            results.append(step(index))
         except ApiError as exc:
             if len(uploads) > 1 or upload.filename is not None:
                 exc.about_file(index, upload.filename)
             raise
-    return inputs
+    return results
 
 
-def is_quick(uploads: Sequence[Upload], mode: NormalizeMode, max_bytes: int) -> bool:
+def read_headers(uploads: Sequence[Upload], limits: ImageLimits) -> list[Image.Image]:
+    """Every upload's image, header parsed and size checked, nothing decoded yet."""
+    return _each_file(uploads, lambda index: read_header(uploads[index].data, limits))
+
+
+def prepare_all(
+    uploads: Sequence[Upload], images: Sequence[Image.Image], mode: NormalizeMode
+) -> list[Prepared]:
+    """Every upload's model input, in order, from the images :func:`read_headers` returned."""
+    return _each_file(uploads, lambda index: prepare_image(images[index], mode))
+
+
+def is_quick(
+    uploads: Sequence[Upload], images: Sequence[Image.Image], mode: NormalizeMode, max_bytes: int
+) -> bool:
     """Whether decoding is cheap enough for the event loop: a few small 28x28 files.
 
     The header decides, not the byte count alone: a few hundred bytes of PNG can hold a
@@ -44,7 +59,7 @@ def is_quick(uploads: Sequence[Upload], mode: NormalizeMode, max_bytes: int) -> 
     """
     if mode is NormalizeMode.ALWAYS or sum(len(upload.data) for upload in uploads) > max_bytes:
         return False
-    return all(header_size(upload.data) == (MNIST_SIZE, MNIST_SIZE) for upload in uploads)
+    return all(image.size == (MNIST_SIZE, MNIST_SIZE) for image in images)
 
 
 def stack(inputs: Sequence[Prepared]) -> Pixels:
@@ -83,12 +98,12 @@ def response_body(
 def predict_uploads(
     runtime: ModelRuntime,
     uploads: Sequence[Upload],
-    limits: ImageLimits,
+    images: Sequence[Image.Image],
     *,
     mode: NormalizeMode = NormalizeMode.AUTO,
     return_input: bool = False,
 ) -> dict[str, Any]:
     """Decode, predict and build the response body of ``POST /predict`` in one blocking call."""
-    inputs = prepare_all(uploads, limits, mode)
+    inputs = prepare_all(uploads, images, mode)
     probabilities = runtime.probabilities(stack(inputs))
     return response_body(runtime, uploads, inputs, probabilities, return_input=return_input)

@@ -15,7 +15,14 @@ from app.dependencies import RuntimeDep, SettingsDep
 from app.error_docs import error_responses
 from app.imaging import ImageLimits
 from app.metrics import Metrics
-from app.pipeline import is_quick, predict_uploads, prepare_all, response_body, stack
+from app.pipeline import (
+    is_quick,
+    predict_uploads,
+    prepare_all,
+    read_headers,
+    response_body,
+    stack,
+)
 from app.preprocessing import NormalizeMode
 from app.schemas import PredictResponse
 from app.uploads import FILES_FIELD, UploadLimits, read_uploads
@@ -99,19 +106,20 @@ async def predict(
         request, UploadLimits(max_bytes=settings.max_upload_bytes, max_files=settings.max_files)
     )
     limits = ImageLimits(max_side=settings.max_image_side, max_pixels=settings.max_image_pixels)
-    # A few tiny 28x28 images decode faster than a thread hand-off; anything else goes to a
-    # worker thread so that the event loop keeps serving others.
-    inline = is_quick(uploads, normalize, settings.inline_work_max_bytes)
+    # Headers only (sizes, limits): cheap. A few tiny 28x28 images then decode faster than a
+    # thread hand-off; anything else goes to a worker thread so the event loop keeps serving.
+    images = read_headers(uploads, limits)
+    inline = is_quick(uploads, images, normalize, settings.inline_work_max_bytes)
     batcher: MicroBatcher | None = request.app.state.batcher
     metrics: Metrics = request.app.state.metrics
     if batcher is None:
         work = partial(
-            predict_uploads, runtime, uploads, limits, mode=normalize, return_input=return_input
+            predict_uploads, runtime, uploads, images, mode=normalize, return_input=return_input
         )
         body = work() if inline else await anyio.to_thread.run_sync(work)
         metrics.observe_batch(len(uploads))
     else:
-        decode = partial(prepare_all, uploads, limits, normalize)
+        decode = partial(prepare_all, uploads, images, normalize)
         inputs = decode() if inline else await anyio.to_thread.run_sync(decode)
         probabilities = await batcher.predict(stack(inputs))
         body = response_body(runtime, uploads, inputs, probabilities, return_input=return_input)
