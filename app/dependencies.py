@@ -18,12 +18,17 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-async def get_runtime(request: Request) -> ModelRuntime:
-    """The model runtime, or a 503 while it is not ready."""
+def ready_runtime(request: Request) -> ModelRuntime:
+    """The model runtime, or a 503 while it is not ready (also called directly by /predict)."""
     runtime: ModelRuntime = request.app.state.runtime
     if not runtime.ready:
         raise ModelNotReadyError("the model is not loaded yet; retry when /health/ready says ready")
     return runtime
+
+
+async def get_runtime(request: Request) -> ModelRuntime:
+    """The model runtime, or a 503 while it is not ready."""
+    return ready_runtime(request)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -7,11 +7,12 @@ starts the app; if that fails the server logs one line saying why and exits non-
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
@@ -60,6 +61,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             max_wait_us=settings.batch_max_wait_us,
             on_batch=recorder.observe_batch,
         )
+    # Everything alive now (modules, routes, schemas, the model: ~70,000 objects) lives as long
+    # as the process. Freezing it keeps the garbage collector from re-scanning it in every full
+    # collection, each of which took ~50 ms here: the worst pauses a request could meet.
+    gc.freeze()
     try:
         yield
     finally:
@@ -91,6 +96,10 @@ def create_app(settings: Settings | None = None, runtime: ModelRuntime | None = 
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        # The service exports its own Prometheus metrics (GET /metrics). FastAPI's native
+        # OpenTelemetry hooks would look up the global providers on every request only to find
+        # them unconfigured: ~4 % of a prediction's time.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.runtime = runtime if runtime is not None else ModelRuntime.from_settings(settings)
@@ -101,9 +110,8 @@ def create_app(settings: Settings | None = None, runtime: ModelRuntime | None = 
     if runtime is not None and runtime.ready:
         app.state.metrics.set_model(runtime.name, runtime.version, runtime="litert")
     install_error_handlers(app)
-    # /predict first: routes are matched in order and it is the hot path.
-    routers = (predict.router, weights.router, model.router, health.router, metrics.router)
-    for router in (*routers, ui.router):
+    _include_first(app, predict.router)
+    for router in (weights.router, model.router, health.router, metrics.router, ui.router):
         app.include_router(router)
     ui.mount_static(app)
     if settings.cors_origins:
@@ -119,6 +127,17 @@ def create_app(settings: Settings | None = None, runtime: ModelRuntime | None = 
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(StartupFailureMiddleware)
     return app
+
+
+def _include_first(app: FastAPI, router: APIRouter) -> None:
+    """Put ``router``'s routes at the head of the app's routing table, as plain routes.
+
+    Starlette tries routes in order, and the documentation routes (``/openapi.json``, ``/docs``,
+    ...) were registered when the app was created; ``include_router`` would also wrap the routes
+    in FastAPI's included-router matching. Both cost every prediction several microseconds. The
+    router's routes already carry its prefix and tags and need nothing from an inclusion.
+    """
+    app.router.routes[:0] = router.routes
 
 
 app = create_app()

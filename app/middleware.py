@@ -60,17 +60,24 @@ class RequestContextMiddleware:
                 response = error_response(500, "internal_error", "the server failed; see its log")
                 await response(scope, receive, send_with_id)
         finally:
-            access_logger.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                    "client": scope["client"][0] if scope.get("client") else None,
-                },
-            )
+            if access_logger.isEnabledFor(logging.INFO):
+                _log_access(scope, status, time.perf_counter() - started)
             request_id_var.reset(token)
+
+
+def _log_access(scope: Scope, status: int, seconds: float) -> None:
+    # Built with makeRecord rather than logger.info: the line never shows the caller's file and
+    # line, and looking them up on every request is a few per cent of a prediction's time.
+    extra = {
+        "method": scope["method"],
+        "path": scope["path"],
+        "status": status,
+        "duration_ms": round(seconds * 1000, 3),
+        "client": scope["client"][0] if scope.get("client") else None,
+    }
+    name = access_logger.name
+    record = access_logger.makeRecord(name, logging.INFO, "", 0, "request", (), None, extra=extra)
+    access_logger.handle(record)
 
 
 class StartupFailureMiddleware:

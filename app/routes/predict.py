@@ -1,17 +1,28 @@
-"""``POST /predict``: images in, digits and probabilities out."""
+"""``POST /predict``: images in, digits and probabilities out.
+
+This is the hot path, so FastAPI hands it the bare request: resolving two dependencies and two
+query parameters through FastAPI's solver cost ~65 µs per request, more than decoding and
+predicting a 28x28 PNG. The query options are validated by one pydantic model instead (same 422
+errors) and documented in the OpenAPI schema from that model.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from functools import partial
-from typing import Annotated, Any
+from typing import Any
 
 import anyio.to_thread
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from app import errors
 from app.batching import MicroBatcher
-from app.dependencies import RuntimeDep, SettingsDep
+from app.config import Settings
+from app.dependencies import ready_runtime
 from app.error_docs import error_responses
 from app.imaging import ImageLimits
 from app.metrics import Metrics
@@ -27,11 +38,82 @@ from app.preprocessing import NormalizeMode
 from app.schemas import PredictResponse
 from app.uploads import FILES_FIELD, UploadLimits, read_uploads
 
-router = APIRouter(prefix="/predict", tags=["predict"])
+
+class RequestOnlyRoute(APIRoute):
+    """A documented FastAPI route whose endpoint takes the bare request and returns a response.
+
+    FastAPI builds its OpenAPI entry as for any route (``responses``, ``openapi_extra``), but
+    calls the endpoint directly, skipping the per-request machinery that resolves parameters,
+    dependencies and response models (~25 µs that this endpoint would not use).
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint: Callable[[Request], Coroutine[Any, Any, Response]] = self.endpoint
+        return endpoint
+
+
+router = APIRouter(prefix="/predict", tags=["predict"], route_class=RequestOnlyRoute)
+
+
+class PredictOptions(BaseModel):
+    """The query parameters of ``POST /predict``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    normalize: NormalizeMode = Field(
+        default=NormalizeMode.AUTO,
+        description=(
+            "`auto`: pass 28x28 images that already look like MNIST through unchanged and"
+            " bring every other image into MNIST form (polarity, background, 20x20 fit,"
+            " centre of mass); `always`: normalise every image; `never`: the strict 28x28"
+            " contract."
+        ),
+    )
+    return_input: bool = Field(
+        default=False, description="Also return the 28x28 image the model saw, as base64 PNG."
+    )
+
+    @classmethod
+    def from_request(cls, request: Request) -> PredictOptions:
+        """The options in the query string; a 422 like FastAPI's for invalid ones."""
+        if not request.scope["query_string"]:
+            return _DEFAULT_OPTIONS
+        try:
+            return cls.model_validate(request.query_params)
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**error, "loc": ("query", *error["loc"])} for error in exc.errors()]
+            ) from exc
+
+
+_DEFAULT_OPTIONS = PredictOptions()
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """OpenAPI ``parameters`` for the fields of ``model``, as FastAPI would write them."""
+    parameters = []
+    for name, info in model.model_fields.items():
+        assert info.annotation is not None, f"{model.__name__}.{name} needs a type"
+        adapter: TypeAdapter[Any] = TypeAdapter(info.annotation)
+        schema = adapter.json_schema()
+        schema.pop("description", None)  # an enum's docstring, meant for developers
+        schema["default"] = adapter.dump_python(info.default, mode="json")
+        parameters.append(
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "description": info.description,
+                "schema": schema,
+            }
+        )
+    return parameters
+
 
 # The body is parsed by app.uploads (streaming, with limits), so it is described here by hand.
 _BINARY = {"type": "string", "format": "binary"}
-_REQUEST_BODY: dict[str, Any] = {
+_OPENAPI: dict[str, Any] = {
+    "parameters": _query_parameters(PredictOptions),
     "requestBody": {
         "required": True,
         "description": (
@@ -55,14 +137,14 @@ _REQUEST_BODY: dict[str, Any] = {
             },
             "image/*": {"schema": _BINARY},
         },
-    }
+    },
 }
 
 
 @router.post(
     "",
     response_model=PredictResponse,
-    openapi_extra=_REQUEST_BODY,
+    openapi_extra=_OPENAPI,
     responses=error_responses(
         errors.MalformedMultipartError,
         errors.EmptyBodyError,
@@ -82,26 +164,12 @@ _REQUEST_BODY: dict[str, Any] = {
         errors.ModelNotReadyError,
     ),
 )
-async def predict(
-    request: Request,
-    runtime: RuntimeDep,
-    settings: SettingsDep,
-    normalize: Annotated[
-        NormalizeMode,
-        Query(
-            description=(
-                "`auto`: pass 28x28 images that already look like MNIST through unchanged and"
-                " bring every other image into MNIST form (polarity, background, 20x20 fit,"
-                " centre of mass); `always`: normalise every image; `never`: the strict 28x28"
-                " contract."
-            )
-        ),
-    ] = NormalizeMode.AUTO,
-    return_input: Annotated[
-        bool, Query(description="Also return the 28x28 image the model saw, as base64 PNG.")
-    ] = False,
-) -> Response:
+async def predict(request: Request) -> Response:
     """Classify digit images sent as multipart `files` parts or as one raw image body."""
+    options = PredictOptions.from_request(request)
+    runtime = ready_runtime(request)
+    state = request.app.state
+    settings: Settings = state.settings
     uploads = await read_uploads(
         request, UploadLimits(max_bytes=settings.max_upload_bytes, max_files=settings.max_files)
     )
@@ -109,17 +177,18 @@ async def predict(
     # Headers only (sizes, limits): cheap. A few tiny 28x28 images then decode faster than a
     # thread hand-off; anything else goes to a worker thread so the event loop keeps serving.
     images = read_headers(uploads, limits)
-    inline = is_quick(uploads, images, normalize, settings.inline_work_max_bytes)
-    batcher: MicroBatcher | None = request.app.state.batcher
-    metrics: Metrics = request.app.state.metrics
+    mode, return_input = options.normalize, options.return_input
+    inline = is_quick(uploads, images, mode, settings.inline_work_max_bytes)
+    batcher: MicroBatcher | None = state.batcher
+    metrics: Metrics = state.metrics
     if batcher is None:
         work = partial(
-            predict_uploads, runtime, uploads, images, mode=normalize, return_input=return_input
+            predict_uploads, runtime, uploads, images, mode=mode, return_input=return_input
         )
         body = work() if inline else await anyio.to_thread.run_sync(work)
         metrics.observe_batch(len(uploads))
     else:
-        decode = partial(prepare_all, uploads, images, normalize)
+        decode = partial(prepare_all, uploads, images, mode)
         inputs = decode() if inline else await anyio.to_thread.run_sync(decode)
         probabilities = await batcher.predict(stack(inputs))
         body = response_body(runtime, uploads, inputs, probabilities, return_input=return_input)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -74,9 +75,14 @@ def test_request_ids_and_access_log(server: Server) -> None:
     )
     assert response.status_code == 200, response.text
     assert response.headers["x-request-id"] == "socket-test-1"
-    # The access log line of that request, as JSON.
-    lines = [json.loads(line) for line in server.output().splitlines() if line.startswith("{")]
-    [entry] = [line for line in lines if line.get("request_id") == "socket-test-1"]
+    # The access log line of that request, as JSON; lines are buffered for up to a second.
+    entries: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 10
+    while not entries and time.monotonic() < deadline:
+        time.sleep(0.1)
+        lines = [json.loads(line) for line in server.output().splitlines() if line[:1] == "{"]
+        entries = [line for line in lines if line.get("request_id") == "socket-test-1"]
+    [entry] = entries
     assert (entry["path"], entry["status"]) == ("/predict", 200)
 
 
