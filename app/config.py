@@ -54,20 +54,24 @@ class Settings(BaseSettings):
         description="Most pixels (width x height) in one image, checked before decoding.",
     )
     batching_enabled: bool = Field(
-        default=True,
+        default=False,
         description=(
-            "Coalesce concurrent POST /predict requests into one model call (adaptive: a lone"
-            " request is never held back)."
+            "Coalesce concurrent POST /predict requests into one model call (adaptive: the"
+            " requests that reach the model in the same event-loop pass share a call). Off by"
+            " default: with this ~10 µs model it measured slightly slower than direct calls."
         ),
     )
     batch_max_size: int = Field(
         default=64, ge=1, le=1024, description="Most images in one batched model call."
     )
     batch_max_wait_us: int = Field(
-        default=500,
+        default=0,
         ge=0,
         le=1_000_000,
-        description="Longest a request waits for others to join its batch while the model is busy.",
+        description=(
+            "How long a batch that is not full waits for more requests (0: it leaves right after"
+            " the event-loop pass in which its first request arrived)."
+        ),
     )
     inline_work_max_bytes: int = Field(
         default=4096,

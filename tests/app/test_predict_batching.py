@@ -7,12 +7,10 @@ the shared ``client`` fixture talks to an app without one.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import anyio
-import anyio.to_thread
 import httpx
 import numpy as np
 import pytest
@@ -21,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.batching import Pixels, Probabilities
 from app.runtime import ModelRuntime
-from tests.app.samples import digit_pixels, png
+from tests.app.samples import digit_pixels, mnist_test_set, png
 
 pytestmark = pytest.mark.anyio
 GUARD_SECONDS = 60  # a deadlock guard, not a speed target
@@ -47,44 +45,40 @@ def metric_samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], fl
 async def test_concurrent_requests_share_model_calls_and_get_their_own_answers(
     make_app: Callable[..., FastAPI], runtime: ModelRuntime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    batches: list[int] = []
-    entered, release = threading.Semaphore(0), threading.Event()
+    images = list(mnist_test_set()[0][:6])
     real = runtime.probabilities
+    expected = real(np.stack(images))
+    # Distinct answers, so that a caller handed another caller's row would be caught.
+    assert len({row.tobytes() for row in expected}) == len(images)
+    batches: list[int] = []
 
-    def held_model(pixels: Pixels) -> Probabilities:
+    def recording_model(pixels: Pixels) -> Probabilities:
         batches.append(len(pixels))
-        entered.release()
-        release.wait(GUARD_SECONDS)
         return real(pixels)
 
-    monkeypatch.setattr(runtime, "probabilities", held_model)  # the lifespan hands it over
-    app = make_app(batching_enabled=True, batch_max_size=64)
-    images = [digit_pixels(seed) for seed in range(6)]
-    expected = real(np.stack(images)).argmax(axis=1).tolist()
+    monkeypatch.setattr(runtime, "probabilities", recording_model)  # the lifespan hands it over
+    # The sixth image fills the batch, which then leaves at once; the (longest allowed) wait
+    # only has to outlast the six requests reaching the batcher, a few event-loop passes apart.
+    app = make_app(batching_enabled=True, batch_max_size=len(images), batch_max_wait_us=1_000_000)
 
-    def post(pixels: Pixels) -> asyncio.Task[httpx.Response]:
-        return asyncio.create_task(
-            client.post("/predict", files={"files": ("d.png", png(pixels), "image/png")})
-        )
+    async def post(pixels: Pixels) -> httpx.Response:
+        return await client.post("/predict", files={"files": ("d.png", png(pixels), "image/png")})
 
     async with serving(app) as client:
         with anyio.fail_after(GUARD_SECONDS):
-            first = post(images[0])
-            assert await anyio.to_thread.run_sync(entered.acquire, True, GUARD_SECONDS)
-            rest = [post(pixels) for pixels in images[1:]]
-            while app.state.batcher.queued_rows < len(rest):  # all five wait for the model
-                await asyncio.sleep(0.001)
-            release.set()
-            responses = await asyncio.gather(first, *rest)
+            responses = await asyncio.gather(*(post(pixels) for pixels in images))
             exposition = (await client.get("/metrics")).text
 
-    assert [r.status_code for r in responses] == [200] * 6
-    assert [r.json()["predictions"][0]["digit"] for r in responses] == expected
-    assert batches == [1, 5]
+    assert [r.status_code for r in responses] == [200] * len(images)
+    predictions = [r.json()["predictions"][0] for r in responses]
+    assert [p["digit"] for p in predictions] == expected.argmax(axis=1).tolist()
+    np.testing.assert_allclose([p["probabilities"] for p in predictions], expected, rtol=1e-6)
+    assert batches == [len(images)]
     found = metric_samples(exposition)
-    assert found["mnist_batch_size_count", frozenset()] == 2
-    assert found["mnist_batch_size_sum", frozenset()] == 6
-    assert found["mnist_batch_size_bucket", frozenset({("le", "1.0")})] == 1
+    assert found["mnist_batch_size_count", frozenset()] == len(batches)
+    assert found["mnist_batch_size_sum", frozenset()] == sum(batches)
+    assert found["mnist_batch_size_bucket", frozenset({("le", "4.0")})] == 0
+    assert found["mnist_batch_size_bucket", frozenset({("le", "8.0")})] == 1
 
 
 async def test_metrics_count_requests_predictions_and_the_model(
