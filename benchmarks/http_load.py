@@ -1,6 +1,7 @@
 """HTTP load benchmark: our /health/live and /predict (multipart and raw) against the naive app.
 
-Both servers run as subprocesses pinned to core 0 and this load generator to core 1. The CPU
+A second instance of our server with micro-batching switched on shows what batching brings.
+The servers run as subprocesses pinned to core 0 and this load generator to core 1. The CPU
 speed of a shared VM drifts from second to second, so the targets are measured in short rounds,
 one after another, and the figures are medians over rounds; ratios are taken within each round.
 
@@ -27,7 +28,7 @@ from benchmarks.loadgen import (
     uvicorn_argv,
 )
 
-OUR_PORT, NAIVE_PORT = 18301, 18302
+OUR_PORT, NAIVE_PORT, BATCHED_PORT = 18301, 18302, 18303
 OUR_SERVER_FLAGS = ("--loop", "uvloop", "--http", "httptools")
 GOALS = {  # name -> (description, check)
     "predict_vs_health": "our /predict (multipart) >= 0.6x our /health/live requests/s",
@@ -37,12 +38,19 @@ GOALS = {  # name -> (description, check)
 }
 
 
-def servers() -> tuple[Server, Server]:
+def servers() -> list[Server]:
     ours = Server(
         "ours",
         uvicorn_argv("app.main:app", OUR_PORT, *OUR_SERVER_FLAGS),
         OUR_PORT,
         "/health/ready",
+    )
+    batched = Server(
+        "ours, batching on",
+        uvicorn_argv("app.main:app", BATCHED_PORT, *OUR_SERVER_FLAGS),
+        BATCHED_PORT,
+        "/health/ready",
+        env={"MNIST_BATCHING_ENABLED": "true"},
     )
     naive = Server(
         "naive",
@@ -51,7 +59,7 @@ def servers() -> tuple[Server, Server]:
         "/health/live",
         env={"MNIST_MODEL_PATH": os.environ.get("MNIST_MODEL_PATH", "model/mnist/1")},
     )
-    return ours, naive
+    return [ours, batched, naive]
 
 
 async def measure(rounds: int, seconds: float, connections: int) -> dict[str, list[LoadResult]]:
@@ -60,6 +68,7 @@ async def measure(rounds: int, seconds: float, connections: int) -> dict[str, li
         "ours GET /health/live": (OUR_PORT, get_request("/health/live")),
         "ours POST /predict multipart": (OUR_PORT, multipart_request("/predict", png)),
         "ours POST /predict raw body": (OUR_PORT, raw_image_request("/predict", png)),
+        "ours, batching on, multipart": (BATCHED_PORT, multipart_request("/predict", png)),
         "naive POST /predict multipart": (NAIVE_PORT, multipart_request("/predict", png)),
     }
     results: dict[str, list[LoadResult]] = {name: [] for name in targets}
@@ -97,6 +106,7 @@ def report(results: dict[str, list[LoadResult]], connections: int) -> bool:
     vs_health = per_round_ratio("ours POST /predict multipart", "ours GET /health/live")
     raw_vs_health = per_round_ratio("ours POST /predict raw body", "ours GET /health/live")
     vs_naive = per_round_ratio("ours POST /predict multipart", "naive POST /predict multipart")
+    batching = per_round_ratio("ours, batching on, multipart", "ours POST /predict multipart")
     p99 = max(
         median([r.latency_ms(0.99) for r in results[name]])
         for name in ("ours POST /predict multipart", "ours POST /predict raw body")
@@ -111,7 +121,7 @@ def report(results: dict[str, list[LoadResult]], connections: int) -> bool:
         "p99": (f"{p99:.1f} ms", p99 <= 25),
         "errors": (str(errors), errors == 0),
     }
-    print()
+    print(f"\nmicro-batching on vs off (multipart requests/s): {batching:.2f}x")
     for key, (measured, ok) in checks.items():
         print(f"{'PASS' if ok else 'FAIL'}  {GOALS[key]}: {measured}")
     return all(ok for _, ok in checks.values())
@@ -124,16 +134,16 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
 
-    ours, naive = servers()
+    started = servers()
     try:
-        for server in (ours, naive):
+        for server in started:
             server.start(core=0)
-        for server in (ours, naive):
+        for server in started:
             server.wait_ready()
         pin_to_core(1)
         results = uvloop.run(measure(args.rounds, args.seconds, args.connections))
     finally:
-        for server in (ours, naive):
+        for server in started:
             server.stop()
     raise SystemExit(0 if report(results, args.connections) else 1)
 
