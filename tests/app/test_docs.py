@@ -98,3 +98,13 @@ def test_response_models_carry_examples(openapi: dict[str, Any]) -> None:
     schemas = openapi["components"]["schemas"]
     for name in ("PredictResponse", "ModelInfo", "WeightsInfo"):
         assert schemas[name].get("examples"), name
+
+
+def test_predict_documents_its_query_options(openapi: dict[str, Any]) -> None:
+    parameters = {p["name"]: p for p in openapi["paths"]["/predict"]["post"]["parameters"]}
+    assert set(parameters) == {"normalize", "return_input"}
+    assert all(p["in"] == "query" and not p["required"] for p in parameters.values())
+    assert parameters["normalize"]["schema"]["enum"] == ["auto", "always", "never"]
+    assert parameters["normalize"]["schema"]["default"] == "auto"
+    assert parameters["return_input"]["schema"] == {"type": "boolean", "default": False}
+    assert all(p["description"] for p in parameters.values())
