@@ -77,12 +77,16 @@ def read_header(data: bytes, limits: ImageLimits) -> Opened:
 
     Cheap enough for the event loop, and the size it reads decides where decoding runs.
     """
+    png = _grey_png(data)
+    if png is None:
+        return _pillow_header(data, limits)
+    _check_limits(png.size, limits)
+    return png
+
+
+def _pillow_header(data: bytes, limits: ImageLimits) -> Image.Image:
     if not data:
         raise EmptyFileError("the file is empty")
-    png = _grey_png(data)
-    if png is not None:
-        _check_limits(png.size, limits)
-        return png
     image = _open_with_pillow(data)
     _check_limits(image.size, limits)
     return image
@@ -142,9 +146,7 @@ def load_image(image: Image.Image) -> Image.Image:
 
 def open_image(data: bytes, limits: ImageLimits) -> Image.Image:
     """Decode the first frame of an image with Pillow, refusing oversized or damaged ones."""
-    image = _open_with_pillow(data)
-    _check_limits(image.size, limits)
-    return load_image(image)
+    return load_image(_pillow_header(data, limits))
 
 
 def _check_limits(size: tuple[int, int], limits: ImageLimits) -> None:

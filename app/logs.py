@@ -66,9 +66,12 @@ class BufferedStderrHandler(logging.StreamHandler[TextIO]):
 
     def flush_buffer(self) -> None:
         """Write out whatever is buffered."""
-        with self.lock or threading.RLock():
+        self.acquire()
+        try:
             if not self.stream.closed:
                 self.stream.flush()
+        finally:
+            self.release()
 
     def close(self) -> None:
         self._stopping.set()

@@ -105,21 +105,16 @@ def prepare(image: Image.Image | Pixels, mode: NormalizeMode) -> Prepared:
     image gives exactly the SavedModel's own prediction, and normalises everything else;
     ``always`` normalises every image. Raises :class:`WrongSizeError` or :class:`NoInkError`.
     """
-    if isinstance(image, np.ndarray):
-        as_sent = image.shape == (MNIST_SIZE, MNIST_SIZE) and mode is not NormalizeMode.ALWAYS
-        if as_sent and (mode is NormalizeMode.NEVER or looks_like_mnist(image)):
-            _require_ink(image)
-            return Prepared(pixels=image, normalized=False)
-        # Everything else takes the general path below, as the same picture in Pillow's "L".
-        image = Image.fromarray(image, mode="L")
-    size = (image.width, image.height)
+    size = (image.shape[1], image.shape[0]) if isinstance(image, np.ndarray) else image.size
     if size == (MNIST_SIZE, MNIST_SIZE) and mode is not NormalizeMode.ALWAYS:
-        strict = _to_pixels(to_luminance(image, strict=True))
+        strict = _strict_pixels(image)
         if mode is NormalizeMode.NEVER or looks_like_mnist(strict):
             _require_ink(strict)
             return Prepared(pixels=strict, normalized=False)
     elif mode is NormalizeMode.NEVER:
         raise WrongSizeError(received=size, expected=(MNIST_SIZE, MNIST_SIZE))
+    if isinstance(image, np.ndarray):  # normalisation works on the same picture in Pillow's "L"
+        image = Image.fromarray(image, mode="L")
     return Prepared(pixels=normalize(to_luminance(_shrink(image), strict=False)), normalized=True)
 
 
@@ -172,6 +167,13 @@ def _shrink(image: Image.Image) -> Image.Image:
     if factor < 2 or image.mode not in _REDUCIBLE_MODES:
         return image
     return image.reduce(factor)
+
+
+def _strict_pixels(image: Image.Image | Pixels) -> Pixels:
+    """The grey levels as sent (alpha composited on black); grey levels are already that."""
+    if isinstance(image, np.ndarray):
+        return image
+    return _to_pixels(to_luminance(image, strict=True))
 
 
 def _require_ink(pixels: Pixels) -> None:

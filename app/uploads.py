@@ -81,8 +81,16 @@ def _too_large(limits: UploadLimits) -> BodyTooLargeError:
     )
 
 
-def _disconnected(exc: ClientDisconnect) -> BadRequestError:
+def _disconnected() -> BadRequestError:
     return BadRequestError("the client disconnected before sending the whole body")
+
+
+def _count(received: int, chunk: bytes, limits: UploadLimits) -> int:
+    """Bytes received so far including ``chunk``; a 413 as soon as the limit is passed."""
+    received += len(chunk)
+    if received > limits.max_bytes:
+        raise _too_large(limits)
+    return received
 
 
 async def _read_raw(request: Request, limits: UploadLimits) -> bytes:
@@ -91,12 +99,10 @@ async def _read_raw(request: Request, limits: UploadLimits) -> bytes:
     received = 0
     try:
         async for chunk in request.stream():
-            received += len(chunk)
-            if received > limits.max_bytes:
-                raise _too_large(limits)
+            received = _count(received, chunk, limits)
             chunks.append(chunk)
     except ClientDisconnect as exc:
-        raise _disconnected(exc) from exc
+        raise _disconnected() from exc
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
@@ -141,9 +147,7 @@ async def _read_multipart(request: Request, boundary: str, limits: UploadLimits)
         async for chunk in request.stream():
             if not chunk:
                 continue
-            received += len(chunk)
-            if received > limits.max_bytes:
-                raise _too_large(limits)
+            received = _count(received, chunk, limits)
             for event in parser.parse(chunk):
                 collector.on_event(event)
         if not received:
@@ -152,7 +156,7 @@ async def _read_multipart(request: Request, boundary: str, limits: UploadLimits)
             )
         parser.close()
     except ClientDisconnect as exc:
-        raise _disconnected(exc) from exc
+        raise _disconnected() from exc
     except MultipartError as exc:
         raise MalformedMultipartError(f"the multipart body is malformed: {exc}") from exc
     if not collector.uploads:
