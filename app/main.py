@@ -21,7 +21,7 @@ from app.batching import MicroBatcher
 from app.config import Settings
 from app.context import REQUEST_ID_HEADER
 from app.errors import install_error_handlers
-from app.logs import configure_logging
+from app.logs import configure_logging, flush_logs
 from app.metrics import Metrics, MetricsMiddleware
 from app.middleware import RequestContextMiddleware, StartupFailureMiddleware
 from app.routes import health, metrics, model, predict, ui, weights
@@ -71,6 +71,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         batcher, app.state.batcher = app.state.batcher, None
         if batcher is not None:
             await batcher.close()
+        flush_logs()
 
 
 def settings_from_environment() -> Settings:

@@ -160,3 +160,17 @@ def test_invalid_settings_exit_with_one_line() -> None:
     assert "Traceback" not in result.stdout
     [line] = [line for line in result.stdout.splitlines() if "invalid settings" in line]
     assert "MNIST_MAX_FILES" in line
+
+
+def test_access_lines_still_buffered_are_written_when_the_server_stops(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    with running_server({}, log) as running:
+        response = httpx.get(
+            f"{running.url}/health/live", headers={"X-Request-ID": "last-before-stop"}, timeout=10
+        )
+        assert response.status_code == 200
+        # Stopped at once by SIGTERM, well within the handler's one-second flush interval.
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line[:1] == "{"]
+    assert [line["path"] for line in lines if line.get("request_id") == "last-before-stop"] == [
+        "/health/live"
+    ]
