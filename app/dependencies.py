@@ -8,8 +8,8 @@ from fastapi import Depends, Request
 
 from app.config import Settings
 from app.errors import ModelNotReadyError
-from app.runtime import ModelRuntime
-from app.weights_render import WeightMaps
+from app.runtime.servable import ModelRuntime
+from app.web.weight_maps import WeightMaps
 
 
 async def get_settings(request: Request) -> Settings:

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from app.context import REQUEST_ID_HEADER, current_request_id
+from app.observability.context import REQUEST_ID_HEADER, current_request_id
 
 
 class ApiError(Exception):

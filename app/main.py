@@ -17,15 +17,19 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 
-from app.batching import MicroBatcher
 from app.config import Settings
-from app.context import REQUEST_ID_HEADER
 from app.errors import install_error_handlers
-from app.logs import configure_logging, flush_logs
-from app.metrics import Metrics, MetricsMiddleware
-from app.middleware import RequestContextMiddleware, StartupFailureMiddleware
-from app.routes import health, metrics, model, predict, ui, weights
-from app.runtime import ModelRuntime
+from app.observability import routes as metrics
+from app.observability.context import REQUEST_ID_HEADER
+from app.observability.logs import configure_logging, flush_logs
+from app.observability.metrics import Metrics, MetricsMiddleware
+from app.observability.middleware import RequestContextMiddleware, StartupFailureMiddleware
+from app.protocols.native import health, predict
+from app.protocols.native import models as model
+from app.runtime.batching import MicroBatcher
+from app.runtime.servable import ModelRuntime
+from app.web import page as ui
+from app.web import weights
 
 DESCRIPTION = """
 Recognises handwritten digits with a softmax-regression model trained on MNIST.

@@ -49,9 +49,9 @@ def time_paths(
 def build_paths(model_path: Path, png: bytes) -> dict[str, Callable[[], object]]:
     import tensorflow as tf
 
-    from app.fastpath import compile_serving_signature
-    from app.imaging import ImageLimits, decode
-    from app.preprocessing import NormalizeMode
+    from app.images.decoding import ImageLimits, decode
+    from app.images.normalize import NormalizeMode
+    from app.runtime.litert import compile_serving_signature
 
     loaded = tf.saved_model.load(str(model_path))
     signature = loaded.signatures["serving_default"]
@@ -76,7 +76,7 @@ def build_paths(model_path: Path, png: bytes) -> dict[str, Callable[[], object]]
         "naive: PNG -> probabilities": naive,
         "ours: PNG -> probabilities": ours,
         "stage: Pillow decode (naive)": pillow_decode,
-        "stage: app.imaging.decode (auto)": lambda: decode(png, limits, NormalizeMode.AUTO),
+        "stage: app.images.decoding.decode (auto)": lambda: decode(png, limits, NormalizeMode.AUTO),
         "stage: TF signature, pre-shaped tensor": lambda: signature(images=tensor),
         "stage: compiled model (LiteRT)": lambda: compiled.predict(pixels),
     }

@@ -2,7 +2,7 @@
 
 Renders MNIST *test* digits as users send them (inverted, scaled up, JPEG-compressed, off-centre
 on unevenly lit noisy paper, in coloured ink, on a transparent background), runs each through
-``app.preprocessing.prepare(..., NormalizeMode.AUTO)`` and the model, and prints a markdown
+``app.images.normalize.prepare(..., NormalizeMode.AUTO)`` and the model, and prints a markdown
 table of accuracy per kind next to the plain 28x28 accuracy. Target: every kind within 3 points.
 
     .venv/bin/python -m benchmarks.realworld_eval                  # model/mnist/1
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from app.preprocessing import NoInkError, prepare
+from app.images.normalize import NoInkError, prepare
 from benchmarks.renderings import KINDS
 from training import data
 

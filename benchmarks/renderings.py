@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageFilter
 
-from app.preprocessing import NormalizeMode
+from app.images.normalize import NormalizeMode
 
 Pixels = npt.NDArray[np.uint8]
 Render = Callable[[Pixels, np.random.Generator], Image.Image]

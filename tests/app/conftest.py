@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from app.config import Settings
 from app.main import create_app
-from app.runtime import ModelRuntime
+from app.runtime.servable import ModelRuntime
 
 MODEL_NAME = "mnist"
 METADATA = {

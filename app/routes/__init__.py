@@ -1,1 +1,0 @@
-"""The API's resources, one router per module."""
