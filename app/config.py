@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.repository.layout import MODEL_NAME
+from app.repository.policy import PolicyError, VersionPolicy
+
 MIB = 1024 * 1024
+_OFF = frozenset({"", "off", "none", "false", "0"})
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/mnist-serving/compiled``, by default under ``~/.cache``."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "mnist-serving" / "compiled"
 
 
 class Settings(BaseSettings):
@@ -23,17 +34,44 @@ class Settings(BaseSettings):
 
     model_dir: Path = Field(
         default=Path("model"),
-        description="Model repository: versions live in <model_dir>/<model_name>/<version>/.",
+        description="Model repository: versions live in <model_dir>/<model name>/<version>/.",
     )
-    model_name: str = Field(
+    models: Annotated[list[str] | None, NoDecode] = Field(
+        default=None,
+        description=(
+            "Models to serve, comma-separated (folders under model_dir); by default every model"
+            " folder, including ones added while the service runs. Readiness waits for these"
+            " (by default, for the models found at start-up)."
+        ),
+    )
+    default_model: str = Field(
         default="mnist",
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
-        description="Name of the model to serve (a folder under model_dir).",
+        description="The model POST /predict, /model and /weights use.",
     )
-    model_version: int | None = Field(
-        default=None,
-        ge=1,
-        description="Pin a version; by default the newest (highest integer) version is served.",
+    version_policy: Annotated[VersionPolicy, NoDecode] = Field(
+        default=VersionPolicy("latest"),
+        description=(
+            "Versions to serve of each model: latest (the newest loadable one), latest:N, all,"
+            " or specific:1,3. A version that fails to load leaves the previous one served."
+        ),
+    )
+    poll_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="How often the repository is re-read for new and removed versions; 0: once.",
+    )
+    cache_dir: Annotated[Path | None, NoDecode] = Field(
+        default_factory=default_cache_dir,
+        description=(
+            "Compile cache: verified compiled models keyed by their SavedModel's checksum, so a"
+            " restart skips TensorFlow. off disables it; a read-only one is only read."
+        ),
+    )
+    compile_timeout_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="Longest a compiler child may take for one batch of versions.",
     )
     max_upload_bytes: int = Field(
         default=16 * MIB,
@@ -100,7 +138,30 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
-    @property
-    def model_path(self) -> Path:
-        """The folder holding the versions of the served model."""
-        return self.model_dir / self.model_name
+    @field_validator("models", mode="before")
+    @classmethod
+    def _split_models(cls, value: object) -> object:
+        if isinstance(value, str):
+            names = [name.strip() for name in value.split(",") if name.strip()]
+            for name in names:
+                if not MODEL_NAME.fullmatch(name):
+                    raise ValueError(f"{name!r} is not a model folder name")
+            return names or None
+        return value
+
+    @field_validator("version_policy", mode="before")
+    @classmethod
+    def _parse_policy(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return VersionPolicy.parse(value)
+            except PolicyError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("cache_dir", mode="before")
+    @classmethod
+    def _cache_off(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in _OFF:
+            return None
+        return value

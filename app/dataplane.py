@@ -1,24 +1,49 @@
-"""From uploaded bytes to predictions: decode every image, run one batch through the model.
+"""The data plane: the one internal call every protocol makes, from encoded images to predictions.
 
-These are the blocking parts of ``POST /predict``. A strict 28x28 image takes tens of
-microseconds, less than handing it to a thread, so the route runs small 28x28 uploads on the
-event loop and everything else (normalisation of larger pictures) in a worker thread; model calls
-may instead go through the micro-batcher.
+:func:`infer` takes a model name (None: the default model), an optional version and the uploaded
+files, leases the version from the registry for the duration of the request (so a swap never
+pulls a model out from under it), decodes and normalises the images, runs one batch through the
+model (directly or through the version's micro-batcher) and builds the response body, naming the
+version that computed it. A strict 28x28 image takes tens of microseconds, less than handing it
+to a thread, so small 28x28 uploads are handled on the event loop and everything else
+(normalisation of larger pictures) in a worker thread.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
+import anyio.to_thread
 import numpy as np
 import numpy.typing as npt
 
 from app.errors import ApiError
 from app.images.decoding import ImageLimits, Opened, prepare_image, read_header
 from app.images.normalize import MNIST_SIZE, NormalizeMode, Pixels, Prepared, encode_png_base64
-from app.protocols.native.uploads import Upload
-from app.runtime.servable import ModelRuntime
+from app.observability.metrics import Metrics
+from app.repository.registry import ServedVersion
+from app.runtime.servable import Servable
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """One uploaded image: its bytes and, for a multipart part, its file name."""
+
+    data: bytes
+    filename: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InferOptions:
+    """How to treat the images of one request."""
+
+    normalize: NormalizeMode = NormalizeMode.AUTO
+    return_input: bool = False
+    inline_max_bytes: int = 4096
+
 
 T = TypeVar("T")
 
@@ -69,7 +94,7 @@ def stack(inputs: Sequence[Prepared]) -> Pixels:
 
 
 def response_body(
-    runtime: ModelRuntime,
+    servable: Servable,
     uploads: Sequence[Upload],
     inputs: Sequence[Prepared],
     probabilities: npt.NDArray[np.float32],
@@ -93,11 +118,12 @@ def response_body(
         }
         for upload, item, row, digit in zip(uploads, inputs, probabilities, digits, strict=True)
     ]
-    return {"model": {"name": runtime.name, "version": runtime.version}, "predictions": predictions}
+    model = {"name": servable.name, "version": servable.version}
+    return {"model": model, "predictions": predictions}
 
 
 def predict_uploads(
-    runtime: ModelRuntime,
+    servable: Servable,
     uploads: Sequence[Upload],
     images: Sequence[Opened],
     *,
@@ -106,5 +132,35 @@ def predict_uploads(
 ) -> dict[str, Any]:
     """Decode, predict and build the response body of ``POST /predict`` in one blocking call."""
     inputs = prepare_all(uploads, images, mode)
-    probabilities = runtime.probabilities(stack(inputs))
-    return response_body(runtime, uploads, inputs, probabilities, return_input=return_input)
+    probabilities = servable.probabilities(stack(inputs))
+    return response_body(servable, uploads, inputs, probabilities, return_input=return_input)
+
+
+async def infer(
+    served: ServedVersion,
+    metrics: Metrics,
+    uploads: Sequence[Upload],
+    limits: ImageLimits,
+    options: InferOptions,
+) -> dict[str, Any]:
+    """Predict every upload with a version leased from the registry (the caller releases it)."""
+    servable = served.servable
+    assert servable is not None, "only available versions are leased"
+    # Headers only (sizes, limits): cheap, and they decide where decoding runs.
+    images = read_headers(uploads, limits)
+    mode, return_input = options.normalize, options.return_input
+    inline = is_quick(uploads, images, mode, options.inline_max_bytes)
+    if served.batcher is None:
+        work = partial(
+            predict_uploads, servable, uploads, images, mode=mode, return_input=return_input
+        )
+        body = work() if inline else await anyio.to_thread.run_sync(work)
+        metrics.observe_batch(len(uploads))
+    else:
+        decode = partial(prepare_all, uploads, images, mode)
+        inputs = decode() if inline else await anyio.to_thread.run_sync(decode)
+        probabilities = await served.batcher.predict(stack(inputs))
+        body = response_body(servable, uploads, inputs, probabilities, return_input=return_input)
+    metrics.count_model_request(served.model, served.version)
+    metrics.count_predictions(prediction["digit"] for prediction in body["predictions"])
+    return body

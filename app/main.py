@@ -1,85 +1,92 @@
-"""The FastAPI application: ``create_app()`` builds it, its lifespan loads the model once.
+"""The FastAPI application: ``create_app()`` builds it, its lifespan runs the model repository.
 
 ``uvicorn app.main:app`` serves the module-level ``app``; creating it reads the settings but loads
-nothing, so importing this module is cheap. The model is loaded (and warmed up) when the server
-starts the app; if that fails the server logs one line saying why and exits non-zero.
+nothing, so importing this module is cheap. When the server starts the app, the lifespan loads
+every model the repository and the version policy call for (compile cache first, one TensorFlow
+child for the rest) before accepting requests, then keeps polling the repository. If a required
+model cannot be served at start-up, the server logs one line saying why and exits non-zero.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 
 from app.config import Settings
-from app.errors import install_error_handlers
-from app.observability import routes as metrics
+from app.observability import routes as metrics_routes
 from app.observability.context import REQUEST_ID_HEADER
 from app.observability.logs import configure_logging, flush_logs
 from app.observability.metrics import Metrics, MetricsMiddleware
 from app.observability.middleware import RequestContextMiddleware, StartupFailureMiddleware
-from app.protocols.native import health, predict
-from app.protocols.native import models as model
+from app.protocols.native import health, models, predict
+from app.protocols.native.errors import install_error_handlers
+from app.repository.registry import ModelRecord, ModelRegistry
+from app.repository.watcher import RepositoryWatcher
 from app.runtime.batching import MicroBatcher
-from app.runtime.servable import ModelRuntime
-from app.web import page as ui
-from app.web import weights
+from app.runtime.cache import CompileCache
+from app.runtime.loader import ModelLoader
+from app.runtime.servable import Servable
+from app.web import page, weights
 
 DESCRIPTION = """
-Recognises handwritten digits with a softmax-regression model trained on MNIST.
+Recognises handwritten digits with the models of a live model repository (TensorFlow Serving's
+layout, `<model>/<version>/`): every model folder is served, new versions are loaded while the
+service runs and swapped in without a failed request.
 
-Send 28x28 images (light digit on dark ground, like MNIST) to **POST /predict**, as
-multipart `files` parts or as one raw `image/*` body. Every error, on every endpoint, has the
-same JSON shape: `{"error": {"status", "code", "message", "request_id"}}`, and every response
-carries an `X-Request-ID` header.
+Send digit pictures to **POST /predict** (the default model) or
+**POST /models/{name}/predict**, as multipart `files` parts or as one raw `image/*` body: any
+size, either polarity (light on dark like MNIST, or dark ink on paper); they are normalised to
+MNIST form. **GET /models** lists the models, their versions and each version's state. Every
+error, on every endpoint, has the same JSON shape:
+`{"error": {"status", "code", "message", "request_id"}}`, and every response carries an
+`X-Request-ID` header.
 """
 
 TAGS = [
     {"name": "predict", "description": "Classify digit images."},
+    {"name": "model", "description": "The model repository: models, versions, their states."},
     {"name": "weights", "description": "The learned weights, as pictures or numbers."},
-    {"name": "model", "description": "The model being served."},
     {"name": "health", "description": "Liveness and readiness probes."},
     {"name": "monitoring", "description": "Prometheus metrics."},
 ]
+# Replaced by the repository settings; a leftover would silently change nothing.
+_RETIRED_SETTINGS = {
+    "MNIST_MODEL_NAME": "MNIST_DEFAULT_MODEL (and MNIST_MODELS to restrict what is served)",
+    "MNIST_MODEL_VERSION": "MNIST_VERSION_POLICY=specific:<version>",
+}
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Load the model once, before the server accepts requests."""
-    runtime: ModelRuntime = app.state.runtime
-    settings: Settings = app.state.settings
-    recorder: Metrics = app.state.metrics
-    if not runtime.ready:
-        await anyio.to_thread.run_sync(runtime.load)
-    recorder.set_model(runtime.name, runtime.version, runtime="litert")
-    if settings.batching_enabled:
-        app.state.batcher = MicroBatcher(
-            runtime.probabilities,
-            max_batch_size=settings.batch_max_size,
-            max_wait_us=settings.batch_max_wait_us,
-            on_batch=recorder.observe_batch,
-        )
-    # Everything alive now (modules, routes, schemas, the model: ~70,000 objects) lives as long
-    # as the process. Freezing it keeps the garbage collector from re-scanning it in every full
-    # collection, each of which took ~50 ms here: the worst pauses a request could meet.
+    """Load the repository before the server accepts requests; keep it in step until shutdown."""
+    watcher: RepositoryWatcher = app.state.watcher
+    await watcher.start()
+    # Everything alive now (modules, routes, schemas, the models: ~70,000 objects) lives as
+    # long as the process. Freezing it keeps the garbage collector from re-scanning it in every
+    # full collection, each of which took ~50 ms here: the worst pauses a request could meet.
     gc.freeze()
     try:
         yield
     finally:
-        batcher, app.state.batcher = app.state.batcher, None
-        if batcher is not None:
-            await batcher.close()
+        await watcher.close()
         flush_logs()
 
 
 def settings_from_environment() -> Settings:
     """The settings from ``MNIST_*`` variables; invalid ones stop the process with one line."""
+    retired = [f"{name} is replaced by {new}" for name, new in _RETIRED_SETTINGS.items()]
+    retired = [
+        line for line, name in zip(retired, _RETIRED_SETTINGS, strict=True) if name in os.environ
+    ]
+    if retired:
+        raise SystemExit(f"invalid settings: {'; '.join(retired)}")
     try:
         return Settings()
     except ValidationError as exc:
@@ -91,13 +98,46 @@ def settings_from_environment() -> Settings:
         raise SystemExit(f"invalid settings: {problems}") from None
 
 
-def create_app(settings: Settings | None = None, runtime: ModelRuntime | None = None) -> FastAPI:
-    """Build the app; pass ``runtime`` to share an already loaded model (tests, reloads)."""
+def build_repository(settings: Settings, metrics: Metrics) -> RepositoryWatcher:
+    """The registry, the loader and the watcher that keeps them in step with the disk."""
+
+    def make_batcher(servable: Servable) -> MicroBatcher:
+        return MicroBatcher(
+            servable.probabilities,
+            max_batch_size=settings.batch_max_size,
+            max_wait_us=settings.batch_max_wait_us,
+            on_batch=metrics.observe_batch,
+        )
+
+    def on_change(record: ModelRecord) -> None:
+        metrics.set_versions_loaded(record.name, len(record.available()))
+
+    registry = ModelRegistry(
+        settings.default_model,
+        make_batcher=make_batcher if settings.batching_enabled else None,
+        on_change=on_change,
+    )
+    loader = ModelLoader(
+        CompileCache(settings.cache_dir), compile_timeout=settings.compile_timeout_s
+    )
+    return RepositoryWatcher(
+        settings.model_dir,
+        registry,
+        loader,
+        policy=settings.version_policy,
+        names=settings.models,
+        poll_seconds=settings.poll_seconds,
+        metrics=metrics,
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; nothing is loaded until its lifespan starts."""
     settings = settings if settings is not None else settings_from_environment()
     configure_logging(settings.log_level)
     app = FastAPIOffline(
         title="MNIST digit recognition",
-        version="1.0.0",
+        version="2.0.0",
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
@@ -107,18 +147,22 @@ def create_app(settings: Settings | None = None, runtime: ModelRuntime | None = 
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
-    app.state.runtime = runtime if runtime is not None else ModelRuntime.from_settings(settings)
     app.state.metrics = Metrics()
-    # Created by the lifespan once the model is loaded; without it /predict calls the model
-    # directly (also the case in tests that do not run the lifespan).
-    app.state.batcher = None
-    if runtime is not None and runtime.ready:
-        app.state.metrics.set_model(runtime.name, runtime.version, runtime="litert")
+    app.state.watcher = build_repository(settings, app.state.metrics)
+    app.state.registry = app.state.watcher.registry
     install_error_handlers(app)
     _include_first(app, predict.router)
-    for router in (weights.router, model.router, health.router, metrics.router, ui.router):
+    routers = (
+        weights.default_router,
+        weights.model_router,
+        models.router,
+        health.router,
+        metrics_routes.router,
+        page.router,
+    )
+    for router in routers:
         app.include_router(router)
-    ui.mount_static(app)
+    page.mount_static(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -140,7 +184,7 @@ def _include_first(app: FastAPI, router: APIRouter) -> None:
     Starlette tries routes in order, and the documentation routes (``/openapi.json``, ``/docs``,
     ...) were registered when the app was created; ``include_router`` would also wrap the routes
     in FastAPI's included-router matching. Both cost every prediction several microseconds. The
-    router's routes already carry its prefix and tags and need nothing from an inclusion.
+    router's routes already carry their paths and tags and need nothing from an inclusion.
     """
     app.router.routes[:0] = router.routes
 

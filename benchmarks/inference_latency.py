@@ -51,11 +51,12 @@ def build_paths(model_path: Path, png: bytes) -> dict[str, Callable[[], object]]
 
     from app.images.decoding import ImageLimits, decode
     from app.images.normalize import NormalizeMode
-    from app.runtime.litert import compile_serving_signature
+    from app.runtime.compiler import compile_serving_signature
+    from app.runtime.litert import CompiledModel
 
     loaded = tf.saved_model.load(str(model_path))
     signature = loaded.signatures["serving_default"]
-    compiled = compile_serving_signature(loaded)
+    compiled = CompiledModel(compile_serving_signature(loaded))
 
     def pillow_decode() -> np.ndarray[Any, np.dtype[np.uint8]]:
         return np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.uint8)

@@ -1,4 +1,4 @@
-"""Prometheus metrics: HTTP traffic, model calls, predictions, the model served, process memory.
+"""Prometheus metrics: HTTP traffic, model calls, predictions, the model repository, memory.
 
 Each app gets its own registry (tests build many apps in one process; the global registry would
 reject the second one's metrics as duplicates). Label children are looked up once and cached:
@@ -15,8 +15,8 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
-    Info,
     generate_latest,
 )
 from prometheus_client.process_collector import ProcessCollector
@@ -25,6 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 # Requests take from ~100 µs (a prediction) to a few ms (a weights figure).
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+# A cache hit loads in milliseconds; a compile imports TensorFlow in a child: seconds.
+LOAD_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 UNMATCHED_ROUTE = "unmatched"  # not the raw path: a scanner's random URLs must not add series
 
 
@@ -61,14 +63,58 @@ class Metrics:
             ["digit"],
             registry=self.registry,
         )
-        self.model = Info("mnist_model", "The model being served.", registry=self.registry)
+        self.versions_loaded = Gauge(
+            "mnist_model_versions_loaded",
+            "Versions of each model available for requests.",
+            ["model"],
+            registry=self.registry,
+        )
+        self.load_seconds = Histogram(
+            "mnist_model_load_seconds",
+            "Time to load one version: compile-cache lookup, compile if needed, verify, warm up.",
+            ["model"],
+            buckets=LOAD_BUCKETS,
+            registry=self.registry,
+        )
+        self.load_failures = Counter(
+            "mnist_model_load_failures",
+            "Versions that failed to load (they stay in state error until their files change).",
+            ["model"],
+            registry=self.registry,
+        )
+        self.cache_lookups = Counter(
+            "mnist_compile_cache_lookups",
+            "Compile-cache lookups by result: hit, miss, or rejected (failed its checks).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.model_requests = Counter(
+            "mnist_model_requests",
+            "Prediction requests answered, by the model and version that computed them.",
+            ["model", "version"],
+            registry=self.registry,
+        )
         self._digits = [self.predictions.labels(digit=str(d)) for d in range(10)]
+        self._model_children: dict[tuple[str, int], Counter] = {}
         self._request_children: dict[tuple[str, str, int], Counter] = {}
         self._latency_children: dict[tuple[str, str], Histogram] = {}
 
-    def set_model(self, name: str, version: int | str, runtime: str) -> None:
-        """Record which model (and which inference runtime) is being served."""
-        self.model.info({"name": name, "version": str(version), "runtime": runtime})
+    def set_versions_loaded(self, model: str, count: int) -> None:
+        self.versions_loaded.labels(model).set(count)
+
+    def observe_load(self, model: str, seconds: float, cache: str, succeeded: bool) -> None:
+        self.cache_lookups.labels(cache).inc()
+        if succeeded:
+            self.load_seconds.labels(model).observe(seconds)
+        else:
+            self.load_failures.labels(model).inc()
+
+    def count_model_request(self, model: str, version: int) -> None:
+        key = (model, version)
+        counter = self._model_children.get(key)
+        if counter is None:
+            counter = self._model_children[key] = self.model_requests.labels(model, str(version))
+        counter.inc()
 
     def observe_batch(self, size: int) -> None:
         self.batch_size.observe(size)

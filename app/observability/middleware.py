@@ -11,8 +11,8 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import error_response
 from app.observability.context import REQUEST_ID_HEADER, choose_request_id, request_id_var
+from app.protocols.native.errors import error_response
 from app.runtime.servable import ModelLoadError
 
 access_logger = logging.getLogger("app.access")

@@ -1,12 +1,14 @@
-"""Load a SavedModel version with TensorFlow and compile it for serving, in a child process.
+"""Compile SavedModel versions for serving with TensorFlow, in one child process for them all.
 
-Importing TensorFlow maps ~460 MB into a process for good, while the compiled model needs
-LiteRT (~30 MB) and the weights are 31 KB. So the service runs this module once at start-up as
-``python -m app.runtime.compiler <version dir> <output.npz>``: the child loads the SavedModel,
-compiles its serving signature to TFLite, checks the result against TensorFlow on a probe batch,
-extracts the weights and signature description, writes them to one ``.npz`` file and exits,
-taking TensorFlow's memory with it. The server then re-checks the interpreter it builds against
-TensorFlow's probe answers, so the model it serves is verified in its own process too.
+Importing TensorFlow maps ~460 MB into a process for good and takes seconds, while a compiled
+model needs LiteRT (~30 MB). So the service runs this module as
+``python -m app.runtime.compiler <output dir> <version dir>...``: the child imports TensorFlow
+once, and for each version loads the SavedModel, compiles its serving signature to TFLite,
+checks the result against TensorFlow on a probe batch, and writes one ``.npz`` *artifact*
+(flatbuffer, TensorFlow's probe answers, signature description, weights) or a one-line error.
+A broken version fails alone; the others still compile. The server then checks the interpreter
+it builds against the probe answers (:mod:`app.runtime.artifact`), so what it serves is verified
+in its own process too.
 """
 
 from __future__ import annotations
@@ -15,45 +17,82 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from app.runtime.litert import (
-    INPUT,
-    OUTPUT,
-    SIGNATURE,
-    CompilationError,
-    CompiledModel,
-    check_agreement,
-    compile_serving_signature,
-    probe_images,
-)
-
-
-@dataclass(frozen=True)
-class CompiledSavedModel:
-    """Everything the service needs from a SavedModel version, without TensorFlow.
-
-    ``model`` is None when the serving signature does not take ``images`` ``uint8 [N, 28, 28]``
-    and give ``probabilities`` (nothing to compile); ``weights``/``bias`` are None without a
-    ``weights`` signature. The runtime turns those cases into its own clear errors.
-    """
-
-    signature_names: list[str]
-    inputs: dict[str, dict[str, Any]]  # serving signature: name -> {"dtype", "shape"}
-    outputs: dict[str, dict[str, Any]]
-    model: CompiledModel | None
-    weights: npt.NDArray[np.float32] | None  # W [784, 10]
-    bias: npt.NDArray[np.float32] | None  # b [10]
-    tensorflow_version: str
-
+from app.contract import INPUT, OUTPUT, SERVING_SIGNATURE, WEIGHTS_SIGNATURE
+from app.runtime.litert import CompilationError, CompiledModel, check_agreement, probe_images
 
 COMPILABLE_INPUT = {INPUT: {"dtype": "uint8", "shape": [None, 28, 28]}}
+
+
+def compile_versions(
+    version_dirs: Sequence[Path], output_dir: Path, *, timeout: float = 300.0
+) -> list[Path | CompilationError]:
+    """One artifact path (in ``output_dir``) or error per version, from a single child process.
+
+    A child that crashes or overruns ``timeout`` fails every version it had not finished, with
+    that reason; its error lines stay short enough to show in ``GET /models``.
+    """
+    if not version_dirs:
+        return []
+    argv = [sys.executable, "-m", "app.runtime.compiler", str(output_dir)]
+    argv += [str(path) for path in version_dirs]
+    failure: str | None = None
+    try:
+        child = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+            check=False,
+        )
+        if child.returncode != 0:
+            lines = [line for line in child.stderr.splitlines() if line.strip()]
+            failure = lines[-1] if lines else f"exit status {child.returncode}"
+    except subprocess.TimeoutExpired:
+        failure = f"compiling took over {timeout:.0f} s"
+    results: list[Path | CompilationError] = []
+    for index, version_dir in enumerate(version_dirs):
+        artifact, error = output_dir / f"{index}.npz", output_dir / f"{index}.error"
+        if error.exists():
+            reason = error.read_text(encoding="utf-8", errors="replace").strip()
+            results.append(CompilationError(f"could not load {version_dir}: {reason}"))
+        elif artifact.exists() and failure is None:
+            results.append(artifact)
+        else:
+            reason = failure or "the compiler wrote nothing"
+            results.append(CompilationError(f"could not load {version_dir}: {reason}"))
+    return results
+
+
+def compile_serving_signature(loaded: Any, *, threads: int = 1) -> bytes:
+    """The ``serving_default`` signature of a loaded SavedModel as a verified TFLite flatbuffer.
+
+    Raises :class:`CompilationError` if conversion fails or the compiled model disagrees with
+    TensorFlow on :func:`probe_images` (argmax, or probabilities beyond the tolerance).
+    """
+    import tensorflow as tf
+
+    try:
+        signature = loaded.signatures[SERVING_SIGNATURE]
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([signature], loaded)
+        flatbuffer: bytes = converter.convert()
+        model = CompiledModel(flatbuffer, threads=threads)
+    except Exception as exc:
+        raise CompilationError(
+            f"could not compile the {SERVING_SIGNATURE!r} signature: {exc}"
+        ) from exc
+    probe = probe_images()
+    expected = signature(**{INPUT: tf.constant(probe)})[OUTPUT].numpy()
+    disagreement = check_agreement(model.predict(probe), expected)
+    if disagreement is not None:
+        raise CompilationError(f"the compiled model disagrees with TensorFlow: {disagreement}")
+    return flatbuffer
 
 
 def _describe(specs: Any) -> dict[str, dict[str, Any]]:
@@ -67,84 +106,46 @@ def _describe(specs: Any) -> dict[str, dict[str, Any]]:
 
 
 def export_for_serving(version_dir: Path, output: Path) -> None:
-    """The child's work: SavedModel -> verified flatbuffer, weights, signature, probe answers."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """The child's work for one version: SavedModel -> artifact ``.npz`` at ``output``."""
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(version_dir))
     signatures = dict(loaded.signatures)
     description: dict[str, Any] = {"names": sorted(signatures), "inputs": {}, "outputs": {}}
     arrays: dict[str, Any] = {"tensorflow_version": np.array(tf.__version__)}
-    if "weights" in signatures:
-        weights = signatures["weights"]()
-        arrays["weights"], arrays["bias"] = weights["W"].numpy(), weights["b"].numpy()
-    if SIGNATURE in signatures:
-        signature = signatures[SIGNATURE]
+    if WEIGHTS_SIGNATURE in signatures:
+        weights = signatures[WEIGHTS_SIGNATURE]()
+        if {"W", "b"} <= set(weights):
+            arrays["weights"], arrays["bias"] = weights["W"].numpy(), weights["b"].numpy()
+    if SERVING_SIGNATURE in signatures:
+        signature = signatures[SERVING_SIGNATURE]
         description["inputs"] = _describe(signature.structured_input_signature[1])
         description["outputs"] = _describe(signature.structured_outputs)
         if description["inputs"] == COMPILABLE_INPUT and OUTPUT in description["outputs"]:
-            compiled = compile_serving_signature(loaded)  # CompilationError on disagreement
+            arrays["flatbuffer"] = np.frombuffer(compile_serving_signature(loaded), np.uint8)
             probe = tf.constant(probe_images())
-            arrays["flatbuffer"] = np.frombuffer(compiled.flatbuffer, dtype=np.uint8)
             arrays["probe_expected"] = signature(**{INPUT: probe})[OUTPUT].numpy()
     arrays["description"] = np.array(json.dumps(description))
-    np.savez(output, **arrays)
-
-
-def compile_saved_model(version_dir: Path, *, timeout: float = 300.0) -> CompiledSavedModel:
-    """Compile ``version_dir`` in a child process; raise :class:`CompilationError` on failure.
-
-    The error message is the child's last line of output (its own one-line explanation, or the
-    last line of a traceback), so that start-up failures stay readable.
-    """
-    with tempfile.TemporaryDirectory(prefix="mnist-compile-") as tmp:
-        output = Path(tmp) / "compiled.npz"
-        try:
-            child = subprocess.run(
-                [sys.executable, "-m", "app.runtime.compiler", str(version_dir), str(output)],
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise CompilationError(f"compiling {version_dir} took over {timeout:.0f} s") from exc
-        if child.returncode != 0 or not output.exists():
-            lines = [line for line in child.stderr.splitlines() if line.strip()]
-            reason = lines[-1] if lines else f"exit status {child.returncode}"
-            raise CompilationError(f"could not load {version_dir}: {reason}")
-        with np.load(output) as files:
-            arrays = {name: files[name] for name in files.files}
-
-    model = None
-    if "flatbuffer" in arrays:
-        model = CompiledModel(arrays["flatbuffer"].tobytes())
-        disagreement = check_agreement(model.predict(probe_images()), arrays["probe_expected"])
-        if disagreement is not None:
-            raise CompilationError(f"the compiled model disagrees with TensorFlow: {disagreement}")
-    description = json.loads(str(arrays["description"]))
-    return CompiledSavedModel(
-        signature_names=description["names"],
-        inputs=description["inputs"],
-        outputs=description["outputs"],
-        model=model,
-        weights=arrays["weights"].astype(np.float32) if "weights" in arrays else None,
-        bias=arrays["bias"].astype(np.float32) if "bias" in arrays else None,
-        tensorflow_version=str(arrays["tensorflow_version"]),
-    )
+    partial = output.with_suffix(".partial.npz")
+    np.savez(partial, **arrays)
+    partial.replace(output)
 
 
 def main(argv: list[str]) -> int:
-    """Entry point of the child process; prints one line to stderr on failure."""
-    if len(argv) != 2:
-        print("usage: python -m app.runtime.compiler <version dir> <output.npz>", file=sys.stderr)
+    """Entry point of the child process: one artifact or one ``.error`` line per version."""
+    if len(argv) < 2:
+        print(
+            "usage: python -m app.runtime.compiler <output dir> <version dir>...", file=sys.stderr
+        )
         return 2
-    try:
-        export_for_serving(Path(argv[0]), Path(argv[1]))
-    except Exception as exc:
-        print(f"{type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
-        return 1
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    output_dir = Path(argv[0])
+    for index, version_dir in enumerate(argv[1:]):
+        try:
+            export_for_serving(Path(version_dir), output_dir / f"{index}.npz")
+        except Exception as exc:
+            line = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+            (output_dir / f"{index}.error").write_text(line[:500], encoding="utf-8")
     return 0
 
 

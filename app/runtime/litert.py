@@ -1,29 +1,22 @@
-"""The fast inference path: the loaded SavedModel's serving signature compiled to TFLite.
+"""The fast inference path: a SavedModel's serving signature compiled to TFLite, run by LiteRT.
 
-The model is a 784x10 matrix product, a few microseconds of arithmetic, while one call of the
-SavedModel's signature through TensorFlow's eager runtime costs 0.3-7 ms of dispatch. The same
-graph converted with ``tf.lite.TFLiteConverter`` and run by LiteRT (``ai-edge-litert``, the
-maintained successor of ``tf.lite.Interpreter``) answers in about 5 µs. The conversion happens at
-start-up from the object that ``tf.saved_model.load`` returned, so the SavedModel stays the one
-source of truth, and :func:`compile_serving_signature` refuses a compiled model that disagrees with
-TensorFlow on a probe batch.
+One call of a SavedModel's signature through TensorFlow's eager runtime costs 0.3-7 ms of
+dispatch, while the softmax model's arithmetic is a few microseconds. The same graph converted
+with ``tf.lite.TFLiteConverter`` (:mod:`app.runtime.compiler`, in a child process) and run by
+LiteRT (``ai-edge-litert``, the maintained successor of ``tf.lite.Interpreter``) answers in
+about 10 µs. A compiled model is only served after it agreed with TensorFlow on
+:func:`probe_images`, in the compiling child and again in the server (:func:`check_agreement`).
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from ai_edge_litert.interpreter import Interpreter
 
-Pixels = npt.NDArray[np.uint8]
-Probabilities = npt.NDArray[np.float32]
+from app.contract import INPUT, OUTPUT, SERVING_SIGNATURE, Pixels, Probabilities
 
-SIGNATURE = "serving_default"
-INPUT = "images"
-OUTPUT = "probabilities"
 # Batches are padded up to a power of two so that a handful of interpreters, each allocated
 # once, serve every batch size; larger inputs are cut into chunks of the largest size.
 LARGEST_BUCKET = 256
@@ -40,7 +33,7 @@ class _Bucket:
 
     def __init__(self, flatbuffer: bytes, rows: int, threads: int) -> None:
         self.interpreter = Interpreter(model_content=flatbuffer, num_threads=threads)
-        runner = self.interpreter.get_signature_runner(SIGNATURE)
+        runner = self.interpreter.get_signature_runner(SERVING_SIGNATURE)
         self.input_index: int = runner.get_input_details()[INPUT]["index"]
         self.output_index: int = runner.get_output_details()[OUTPUT]["index"]
         del runner  # it holds the interpreter, and LiteRT refuses to resize while it lives
@@ -72,6 +65,7 @@ class CompiledModel:
         self._threads = threads
         self._buckets: dict[int, _Bucket] = {}
         self._lock = threading.Lock()
+        self._closed = False
         self._bucket(1)  # fail now, not on the first request, if LiteRT rejects the model
 
     def predict(self, pixels: Pixels) -> Probabilities:
@@ -83,6 +77,8 @@ class CompiledModel:
             return np.zeros((0, 10), dtype=np.float32)
         pixels = np.ascontiguousarray(pixels)
         with self._lock:
+            if self._closed:
+                raise RuntimeError("the model was unloaded")
             if rows <= LARGEST_BUCKET:
                 return self._bucket(_bucket_size(rows)).run(pixels)[:rows]
             chunks = [
@@ -90,6 +86,12 @@ class CompiledModel:
                 for chunk in np.split(pixels, range(LARGEST_BUCKET, rows, LARGEST_BUCKET))
             ]
         return np.concatenate(chunks)
+
+    def close(self) -> None:
+        """Release the interpreters; the model answers no more calls."""
+        with self._lock:
+            self._buckets.clear()
+            self._closed = True
 
     def _bucket(self, size: int) -> _Bucket:
         bucket = self._buckets.get(size)
@@ -109,30 +111,6 @@ def probe_images() -> Pixels:
     sparse = np.where(rng.random((2, 28, 28)) < 0.2, 255, 0).astype(np.uint8)
     blank = np.zeros((1, 28, 28), dtype=np.uint8)
     return np.concatenate([blank, np.full_like(blank, 255), sparse, noise])
-
-
-def compile_serving_signature(loaded: Any, *, threads: int = 1) -> CompiledModel:
-    """Compile ``loaded.signatures["serving_default"]`` to TFLite and check it against TensorFlow.
-
-    ``loaded`` is the object returned by ``tf.saved_model.load``. Raises :class:`CompilationError`
-    if conversion fails or the compiled model's probabilities differ from TensorFlow's by more
-    than :data:`PROBABILITY_TOLERANCE` (or its argmax differs) on :func:`probe_images`.
-    """
-    import tensorflow as tf  # only the runtime pays for importing TensorFlow
-
-    try:
-        signature = loaded.signatures[SIGNATURE]
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([signature], loaded)
-        model = CompiledModel(converter.convert(), threads=threads)
-    except Exception as exc:
-        raise CompilationError(f"could not compile the {SIGNATURE!r} signature: {exc}") from exc
-
-    probe = probe_images()
-    expected = signature(images=tf.constant(probe))[OUTPUT].numpy()
-    disagreement = check_agreement(model.predict(probe), expected)
-    if disagreement is not None:
-        raise CompilationError(f"the compiled model disagrees with TensorFlow: {disagreement}")
-    return model
 
 
 def check_agreement(actual: Probabilities, expected: Probabilities) -> str | None:

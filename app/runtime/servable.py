@@ -1,48 +1,30 @@
-"""The model runtime: finds, loads, checks and warms up the SavedModel, then answers predictions.
+"""A servable: one model version, compiled, verified and warmed up, ready to answer.
 
-The SavedModel is loaded by TensorFlow in a short-lived child process (``app.runtime.compiler``),
-which compiles its serving signature to TFLite and checks it against TensorFlow. This process
-runs the compiled model with LiteRT: ~5 µs per call instead of 0.3-7 ms, and ~460 MB less memory
-since TensorFlow is never imported here.
+It is built from a compiled artifact (:mod:`app.runtime.compiler`, or a hit in
+:mod:`app.runtime.cache`) without TensorFlow: the flatbuffer runs with LiteRT, and is checked
+against TensorFlow's answers on the probe batch before anything is served. Any architecture
+that follows the serving contract (:mod:`app.contract`) is served; weight maps exist only for
+models that export a linear layer on the pixels.
 """
 
 from __future__ import annotations
 
+import io
 import json
-import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from app.config import Settings
-from app.runtime.compiler import CompiledSavedModel, compile_saved_model
-from app.runtime.litert import CompilationError, CompiledModel
-
-logger = logging.getLogger("app.runtime.servable")
-
-IMAGE_SIZE = 28
-NUM_CLASSES = 10
-SERVING_SIGNATURE = "serving_default"
-WEIGHTS_SIGNATURE = "weights"
-_REQUIRED_OUTPUTS = ("probabilities", "digit")
-
-Images = npt.NDArray[np.uint8]
+from app.contract import IMAGE_SIZE, INPUT, NUM_CLASSES, REQUIRED_OUTPUTS, Pixels, Probabilities
+from app.runtime.litert import CompiledModel, check_agreement, probe_images
 
 
 class ModelLoadError(Exception):
-    """The model cannot be served; the message is one sentence for the operator."""
-
-
-@dataclass(frozen=True)
-class Predictions:
-    """Model outputs for a batch of N images."""
-
-    probabilities: npt.NDArray[np.float32]  # [N, 10], rows sum to 1
-    digits: npt.NDArray[np.int64]  # [N]
+    """A model version cannot be served; the message is one sentence for the operator."""
 
 
 @dataclass(frozen=True)
@@ -53,147 +35,144 @@ class TensorSpec:
     shape: tuple[int | None, ...]
 
 
-def find_version(model_path: Path, version: int | None = None) -> int:
-    """The pinned ``version`` if it exists, otherwise the newest complete version."""
-    if not model_path.is_dir():
-        raise ModelLoadError(
-            f"no model at {model_path}: expected versions in {model_path}/<version>/saved_model.pb"
-        )
-    available = sorted(
-        int(entry.name)
-        for entry in model_path.iterdir()
-        if entry.name.isdigit() and int(entry.name) > 0 and (entry / "saved_model.pb").is_file()
-    )
-    if version is not None:
-        if version not in available:
-            listed = ", ".join(map(str, available)) or "none"
-            raise ModelLoadError(
-                f"version {version} of the model at {model_path} does not exist"
-                f" (versions with a saved_model.pb: {listed})"
-            )
-        return version
-    if not available:
-        raise ModelLoadError(
-            f"no model versions in {model_path}: expected {model_path}/<version>/saved_model.pb"
-        )
-    return available[-1]
+@dataclass(frozen=True)
+class Predictions:
+    """Model outputs for a batch of N images."""
+
+    probabilities: Probabilities  # [N, 10], rows sum to 1
+    digits: npt.NDArray[np.int64]  # [N]
 
 
-class ModelRuntime:
-    """One loaded model version: ``load()`` once, then ``predict()`` from any thread."""
+class InferenceModel(Protocol):
+    """What a servable runs: a compiled model (:class:`CompiledModel`, or a stand-in in tests)."""
 
-    def __init__(self, model_path: Path, name: str, version: int | None = None) -> None:
-        self.model_path = model_path
+    def predict(self, pixels: Pixels) -> Probabilities: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class LinearWeights:
+    """``W`` [784, 10] and ``b`` [10] of a model whose first layer is linear on the pixels."""
+
+    W: npt.NDArray[np.float32]
+    b: npt.NDArray[np.float32]
+
+
+class Servable:
+    """One loaded version of a model: ``predict()`` from any thread until ``close()``."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        version: int,
+        path: Path,
+        model: InferenceModel,
+        inputs: dict[str, TensorSpec],
+        outputs: dict[str, TensorSpec],
+        signature_names: list[str],
+        metadata: dict[str, Any],
+        weights: LinearWeights | None,
+    ) -> None:
         self.name = name
-        self.requested_version = version
-        self.version = 0
-        self.metadata: dict[str, Any] = {}
-        self.inputs: dict[str, TensorSpec] = {}
-        self.outputs: dict[str, TensorSpec] = {}
-        self.weights: npt.NDArray[np.float32] = np.zeros((0, NUM_CLASSES), np.float32)
-        self.bias: npt.NDArray[np.float32] = np.zeros(NUM_CLASSES, np.float32)
-        self._model: CompiledModel | None = None
-        self._ready = False
+        self.version = version
+        self.path = path
+        self.inputs = inputs
+        self.outputs = outputs
+        self.signature_names = signature_names
+        self.metadata = metadata
+        self.weights = weights
+        self.loaded_at = time.time()
+        self._model = model
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ModelRuntime:
-        """A runtime for the model the settings name (not loaded yet)."""
-        return cls(settings.model_path, settings.model_name, settings.model_version)
-
-    @property
-    def ready(self) -> bool:
-        """True once the model is loaded and has answered a warm-up prediction."""
-        return self._ready
-
-    @property
-    def path(self) -> Path:
-        """The folder of the loaded version."""
-        return self.model_path / str(self.version)
-
-    def load(self) -> None:
-        """Load, check against the serving contract and warm up; raises :class:`ModelLoadError`."""
-        started = time.perf_counter()
-        self.version = find_version(self.model_path, self.requested_version)
-        self.metadata = _read_metadata(self.path / "metadata.json")
-        try:
-            compiled = compile_saved_model(self.path)
-        except CompilationError as exc:
-            raise ModelLoadError(f"the model at {self.path} is corrupt: {exc}") from exc
-        self._bind(compiled)
-        self._warm_up()
-        self._ready = True
-        logger.info(
-            "model loaded",
-            extra={
-                "model": self.name,
-                "version": self.version,
-                "path": str(self.path),
-                "seconds": round(time.perf_counter() - started, 3),
-            },
-        )
-
-    def predict(self, images: Images) -> Predictions:
-        """Probabilities and digits for ``uint8 [N, 28, 28]`` images (0 = background)."""
-        if images.dtype != np.uint8 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
-            raise ValueError(
-                f"expected uint8 [N, 28, 28] images, got {images.dtype} {images.shape}"
-            )
-        probabilities = self.probabilities(images)
-        # The graph's own digit output is argmax(logits), the same as argmax(probabilities).
-        return Predictions(probabilities=probabilities, digits=probabilities.argmax(axis=1))
-
-    def probabilities(self, images: Images) -> npt.NDArray[np.float32]:
-        """Just the ``float32 [N, 10]`` probabilities: the micro-batcher's model function."""
-        if self._model is None:
-            raise RuntimeError("the model is not loaded")
+    def probabilities(self, images: Pixels) -> Probabilities:
+        """``float32 [N, 10]`` for ``uint8 [N, 28, 28]`` images: the micro-batcher's function."""
         return self._model.predict(images)
 
-    def _bind(self, compiled: CompiledSavedModel) -> None:
-        for required in (SERVING_SIGNATURE, WEIGHTS_SIGNATURE):
-            if required not in compiled.signature_names:
-                raise ModelLoadError(
-                    f"the model at {self.path} has no {required!r} signature"
-                    f" (it has: {', '.join(compiled.signature_names) or 'none'})"
-                )
-        self.inputs = {name: _spec(spec) for name, spec in compiled.inputs.items()}
-        self.outputs = {name: _spec(spec) for name, spec in compiled.outputs.items()}
-        expected_input = TensorSpec("uint8", (None, IMAGE_SIZE, IMAGE_SIZE))
-        missing = [name for name in _REQUIRED_OUTPUTS if name not in self.outputs]
-        if self.inputs != {"images": expected_input} or missing or compiled.model is None:
-            raise ModelLoadError(
-                f"the model at {self.path} does not follow the serving contract:"
-                f" expects images uint8 [N, 28, 28] -> probabilities, digit"
-            )
-        empty = np.zeros(0, np.float32)
-        self.weights = compiled.weights if compiled.weights is not None else empty
-        self.bias = compiled.bias if compiled.bias is not None else empty
-        if self.weights.shape != (IMAGE_SIZE * IMAGE_SIZE, NUM_CLASSES) or self.bias.shape != (
-            NUM_CLASSES,
-        ):
-            raise ModelLoadError(
-                f"the model at {self.path} has weights of shape {self.weights.shape}"
-                f" and {self.bias.shape}; expected (784, 10) and (10,)"
-            )
-        self.weights.setflags(write=False)
-        self.bias.setflags(write=False)
-        self._model = compiled.model
+    def predict(self, images: Pixels) -> Predictions:
+        """Probabilities and digits for ``uint8 [N, 28, 28]`` images (0 = background)."""
+        probabilities = self.probabilities(images)
+        return Predictions(probabilities=probabilities, digits=probabilities.argmax(axis=1))
 
-    def _warm_up(self) -> None:
-        # The first call traces and allocates; do it before declaring readiness.
-        result = self.predict(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE), np.uint8))
-        total = float(result.probabilities.sum())
-        if result.probabilities.shape != (1, NUM_CLASSES) or not abs(total - 1.0) < 1e-3:
-            raise ModelLoadError(
-                f"the model at {self.path} answered the warm-up prediction with"
-                f" probabilities of shape {result.probabilities.shape} summing to {total}"
-            )
+    def close(self) -> None:
+        """Free the interpreters (called once no request uses this version any more)."""
+        self._model.close()
 
 
-def _read_metadata(path: Path) -> dict[str, Any]:
+def bind_artifact(name: str, version: int, path: Path, artifact: Path) -> Servable:
+    """Build, check and warm up the servable for one version from its compiled artifact."""
+    metadata = read_metadata(path / "metadata.json")
+    try:
+        # From bytes: on a damaged file np.load would leave its own handle open.
+        with np.load(io.BytesIO(artifact.read_bytes())) as files:
+            arrays = {key: files[key] for key in files.files}
+        description = json.loads(str(arrays["description"]))
+    except Exception as exc:  # a damaged artifact: numpy and zipfile raise many types
+        raise ModelLoadError(f"the compiled artifact of {path} is unreadable: {exc}") from exc
+    inputs = {key: _spec(spec) for key, spec in description["inputs"].items()}
+    outputs = {key: _spec(spec) for key, spec in description["outputs"].items()}
+    expected_input = TensorSpec("uint8", (None, IMAGE_SIZE, IMAGE_SIZE))
+    missing = [key for key in REQUIRED_OUTPUTS if key not in outputs]
+    if inputs != {INPUT: expected_input} or missing or "flatbuffer" not in arrays:
+        found = ", ".join(description["names"]) or "none"
+        raise ModelLoadError(
+            f"the model at {path} does not follow the serving contract: serving_default must"
+            f" take images uint8 [N, 28, 28] and give probabilities and digit (signatures: {found})"
+        )
+    try:
+        model = CompiledModel(arrays["flatbuffer"].tobytes())
+    except Exception as exc:
+        raise ModelLoadError(f"LiteRT refuses the compiled model of {path}: {exc}") from exc
+    disagreement = check_agreement(model.predict(probe_images()), arrays["probe_expected"])
+    if disagreement is not None:
+        raise ModelLoadError(
+            f"the compiled model of {path} disagrees with TensorFlow: {disagreement}"
+        )
+    servable = Servable(
+        name=name,
+        version=version,
+        path=path,
+        model=model,
+        inputs=inputs,
+        outputs=outputs,
+        signature_names=description["names"],
+        metadata=metadata,
+        weights=_linear_weights(arrays),
+    )
+    _warm_up(servable)
+    return servable
+
+
+def _linear_weights(arrays: dict[str, Any]) -> LinearWeights | None:
+    if "weights" not in arrays or "bias" not in arrays:
+        return None
+    weights = arrays["weights"].astype(np.float32)
+    bias = arrays["bias"].astype(np.float32)
+    if weights.shape != (IMAGE_SIZE * IMAGE_SIZE, NUM_CLASSES) or bias.shape != (NUM_CLASSES,):
+        return None  # some other parameters: no weight maps to draw
+    weights.setflags(write=False)
+    bias.setflags(write=False)
+    return LinearWeights(weights, bias)
+
+
+def _warm_up(servable: Servable) -> None:
+    # The first call allocates; do it before the version is declared available.
+    result = servable.predict(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE), np.uint8))
+    total = float(result.probabilities.sum())
+    if result.probabilities.shape != (1, NUM_CLASSES) or not abs(total - 1.0) < 1e-3:
+        raise ModelLoadError(
+            f"the model at {servable.path} answered the warm-up prediction with"
+            f" probabilities of shape {result.probabilities.shape} summing to {total}"
+        )
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """``metadata.json`` beside the SavedModel (training writes it); ``{}`` if there is none."""
     try:
         metadata = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ModelLoadError(f"{path} is missing: training writes it beside the model") from exc
+    except FileNotFoundError:
+        return {}  # a SavedModel exported by other tools is still servable
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelLoadError(f"{path} is unreadable: {_first_line(exc)}") from exc
     if not isinstance(metadata, dict):

@@ -1,4 +1,4 @@
-"""Shared fixtures: one small exported model and one loaded runtime per test session.
+"""Shared fixtures: one small exported model, compiled once per session into a shared cache.
 
 TensorFlow is imported only here (once), to export a SavedModel with known weights through the
 training package's own model class, exactly as training exports the real one.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,13 @@ from fastapi import FastAPI
 
 from app.config import Settings
 from app.main import create_app
-from app.runtime.servable import ModelRuntime
+from app.runtime.cache import CompileCache
+from app.runtime.loader import LoadRequest, ModelLoader
+from app.runtime.servable import Servable
+from tests.app.saved_models import export_mlp_model
 
 MODEL_NAME = "mnist"
+MLP_NAME = "mnist-mlp"
 METADATA = {
     "name": MODEL_NAME,
     "version": 1,
@@ -30,9 +35,11 @@ METADATA = {
 }
 
 
-def known_weights() -> tuple[np.ndarray[Any, np.dtype[np.float32]], np.ndarray[Any, Any]]:
+def known_weights(
+    seed: int = 7,
+) -> tuple[np.ndarray[Any, np.dtype[np.float32]], np.ndarray[Any, Any]]:
     """Weights with every sign and a clear winner per image: W [784, 10] and b [10]."""
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(seed)
     weights = rng.normal(0.0, 0.05, size=(784, 10)).astype(np.float32)
     bias = np.linspace(-0.2, 0.2, 10, dtype=np.float32)
     return weights, bias
@@ -66,24 +73,56 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def runtime(model_dir: Path) -> ModelRuntime:
-    """The test model, loaded once for the whole session."""
-    loaded = ModelRuntime(model_dir / MODEL_NAME, MODEL_NAME)
-    loaded.load()
-    return loaded
+def cache_dir(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Path:
+    """A compile cache shared by the session: the test model is compiled once, then hits."""
+    directory = tmp_path_factory.mktemp("compile-cache")
+    loader = ModelLoader(CompileCache(directory))
+    (outcome,) = loader.load([LoadRequest(MODEL_NAME, 1, model_dir / MODEL_NAME / "1")])
+    assert outcome.servable is not None, outcome.error
+    return directory
 
 
 @pytest.fixture(scope="session")
-def make_app(model_dir: Path, runtime: ModelRuntime) -> Callable[..., FastAPI]:
-    """An app over the shared runtime, with settings overridden by keyword."""
+def repository_dir(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
+    """A repository of two models: the softmax in versions 1 and 2 (other weights), an MLP.
+
+    Compiled once into the session's cache, so apps over it start in milliseconds.
+    """
+    root = tmp_path_factory.mktemp("repository")
+    export_model(root / MODEL_NAME / "1", *known_weights())
+    export_model(root / MODEL_NAME / "2", *known_weights(seed=8))
+    export_mlp_model(root / MLP_NAME / "1")
+    requests = [
+        LoadRequest(MODEL_NAME, 1, root / MODEL_NAME / "1"),
+        LoadRequest(MODEL_NAME, 2, root / MODEL_NAME / "2"),
+        LoadRequest(MLP_NAME, 1, root / MLP_NAME / "1"),
+    ]
+    outcomes = ModelLoader(CompileCache(cache_dir)).load(requests)
+    assert all(outcome.servable is not None for outcome in outcomes), outcomes
+    return root
+
+
+@pytest.fixture(scope="session")
+def make_app(model_dir: Path, cache_dir: Path) -> Callable[..., FastAPI]:
+    """A new app over the test repository (no polling), with settings overridden by keyword."""
 
     def make(**overrides: Any) -> FastAPI:
-        return create_app(Settings(model_dir=model_dir, **overrides), runtime=runtime)
+        settings = {"model_dir": model_dir, "cache_dir": cache_dir, "poll_seconds": 0}
+        return create_app(Settings(**{**settings, **overrides}))
 
     return make
 
 
-@pytest.fixture(scope="session")
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client for ``app`` with its lifespan running (the repository loaded), as under uvicorn."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+@pytest.fixture
 def app(make_app: Callable[..., FastAPI]) -> FastAPI:
     """The app with default settings."""
     return make_app()
@@ -91,7 +130,16 @@ def app(make_app: Callable[..., FastAPI]) -> FastAPI:
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client talking to the app in-process."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    """An HTTP client talking to the app in-process, its repository loaded."""
+    async with serving(app) as http:
         yield http
+
+
+@pytest.fixture
+def servable(app: FastAPI, client: httpx.AsyncClient) -> Servable:
+    """The default model's served version in ``app`` (loaded by the ``client`` fixture)."""
+    record = app.state.registry.models[MODEL_NAME]
+    assert record.newest is not None
+    assert record.newest.servable is not None
+    served: Servable = record.newest.servable
+    return served

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -17,6 +18,8 @@ import httpx
 REPO = Path(__file__).resolve().parents[2]
 # Importing TensorFlow takes 5-40 s on a busy 2-core machine; this only guards against a hang.
 STARTUP_GUARD_SECONDS = 240
+# One compile cache for the servers of a test session, never the user's own (~/.cache).
+SESSION_CACHE = Path(tempfile.mkdtemp(prefix="mnist-test-cache-"))
 
 
 def free_port() -> int:
@@ -36,9 +39,13 @@ def uvicorn_command(port: int) -> list[str]:
 
 
 def service_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The test process's environment without MNIST_* settings, plus ``env``."""
+    """The test process's environment without MNIST_* settings, plus ``env``.
+
+    The servers share the session's compile cache unless ``env`` names another one.
+    """
     clean = {key: value for key, value in os.environ.items() if not key.startswith("MNIST_")}
-    return {**clean, "PYTHONUNBUFFERED": "1", **env}
+    defaults = {"PYTHONUNBUFFERED": "1", "MNIST_CACHE_DIR": str(SESSION_CACHE)}
+    return {**clean, **defaults, **env}
 
 
 @dataclass

@@ -8,14 +8,26 @@ import pytest
 from pydantic import ValidationError
 
 from app.config import Settings
+from app.repository.policy import VersionPolicy
+
+
+@pytest.mark.parametrize("value", ["off", "", "none"])
+def test_the_cache_can_be_switched_off(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("MNIST_CACHE_DIR", value)
+    assert Settings().cache_dir is None
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MNIST_MODEL_DIR", "MNIST_MODEL_VERSION", "MNIST_CORS_ORIGINS"):
+    for name in ("MNIST_MODEL_DIR", "MNIST_MODELS", "MNIST_CORS_ORIGINS", "MNIST_CACHE_DIR"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", "/var/cache/x")
     settings = Settings()
-    assert settings.model_path == Path("model/mnist")
-    assert settings.model_version is None
+    assert settings.model_dir == Path("model")
+    assert settings.models is None
+    assert settings.default_model == "mnist"
+    assert settings.version_policy == VersionPolicy("latest")
+    assert settings.poll_seconds == 2.0
+    assert settings.cache_dir == Path("/var/cache/x/mnist-serving/compiled")
     assert settings.max_upload_bytes == 16 * 1024 * 1024
     assert settings.max_files == 64
     assert settings.cors_origins == []
@@ -23,14 +35,21 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MNIST_MODEL_DIR", "/srv/models")
-    monkeypatch.setenv("MNIST_MODEL_NAME", "digits")
-    monkeypatch.setenv("MNIST_MODEL_VERSION", "3")
+    monkeypatch.setenv("MNIST_MODELS", "digits, mnist-cnn")
+    monkeypatch.setenv("MNIST_DEFAULT_MODEL", "digits")
+    monkeypatch.setenv("MNIST_VERSION_POLICY", "specific:3,1")
+    monkeypatch.setenv("MNIST_POLL_SECONDS", "0.5")
+    monkeypatch.setenv("MNIST_CACHE_DIR", "/tmp/compiled")
     monkeypatch.setenv("MNIST_MAX_UPLOAD_BYTES", "1048576")
     monkeypatch.setenv("MNIST_CORS_ORIGINS", "http://a.example, http://b.example")
     monkeypatch.setenv("MNIST_LOG_LEVEL", "debug")
     settings = Settings()
-    assert settings.model_path == Path("/srv/models/digits")
-    assert settings.model_version == 3
+    assert settings.model_dir == Path("/srv/models")
+    assert settings.models == ["digits", "mnist-cnn"]
+    assert settings.default_model == "digits"
+    assert settings.version_policy == VersionPolicy("specific", versions=frozenset({1, 3}))
+    assert settings.poll_seconds == 0.5
+    assert settings.cache_dir == Path("/tmp/compiled")
     assert settings.max_upload_bytes == 1048576
     assert settings.cors_origins == ["http://a.example", "http://b.example"]
     assert settings.log_level == "debug"
@@ -45,8 +64,12 @@ def test_cors_origins_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
     ("name", "value"),
     [
         ("MNIST_MAX_FILES", "0"),
-        ("MNIST_MODEL_VERSION", "latest"),
-        ("MNIST_MODEL_NAME", "../etc"),
+        ("MNIST_VERSION_POLICY", "newest"),
+        ("MNIST_VERSION_POLICY", "latest:0"),
+        ("MNIST_VERSION_POLICY", "specific:"),
+        ("MNIST_DEFAULT_MODEL", "../etc"),
+        ("MNIST_MODELS", "mnist,../etc"),
+        ("MNIST_POLL_SECONDS", "-1"),
         ("MNIST_LOG_LEVEL", "loud"),
     ],
 )

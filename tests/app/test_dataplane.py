@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.dataplane import is_quick, read_headers
+from app.dataplane import Upload, is_quick, read_headers
 from app.errors import NotAnImageError
 from app.images.decoding import ImageLimits
 from app.images.normalize import NormalizeMode
-from app.protocols.native.uploads import Upload
 from tests.app.samples import digit_pixels, encode, png
 
 LIMIT = 4096

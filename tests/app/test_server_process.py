@@ -142,7 +142,7 @@ def test_missing_model_exits_with_one_line(tmp_path: Path) -> None:
     result = run_to_exit({"MNIST_MODEL_DIR": str(tmp_path)})
     assert result.returncode != 0
     line = one_clear_line(result.stdout)
-    assert f"no model at {tmp_path / MODEL_NAME}" in line
+    assert f"the default model {MODEL_NAME!r} is not in the repository {tmp_path}" in line
 
 
 def test_corrupt_model_exits_with_one_line(model_dir: Path, tmp_path: Path) -> None:
@@ -151,7 +151,7 @@ def test_corrupt_model_exits_with_one_line(model_dir: Path, tmp_path: Path) -> N
     result = run_to_exit({"MNIST_MODEL_DIR": str(tmp_path)})
     assert result.returncode != 0
     line = one_clear_line(result.stdout)
-    assert "is corrupt" in line
+    assert f"model {MODEL_NAME!r} has no servable version (version 1: could not load" in line
 
 
 def test_invalid_settings_exit_with_one_line() -> None:

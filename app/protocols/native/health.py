@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from app import errors
-from app.dependencies import RuntimeDep
 from app.protocols.native.error_docs import error_responses
 from app.protocols.native.schemas import LiveResponse, ModelRef, ReadyResponse
+from app.repository.registry import ModelRegistry
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -23,6 +23,21 @@ async def live() -> LiveResponse:
     response_model=ReadyResponse,
     responses=error_responses(errors.ModelNotReadyError),
 )
-async def ready(runtime: RuntimeDep) -> ReadyResponse:
-    """200 once the model is loaded and warmed up, 503 before."""
-    return ReadyResponse(model=ModelRef(name=runtime.name, version=runtime.version))
+async def ready(request: Request) -> ReadyResponse:
+    """200 once every required model has a version available, 503 before (saying which)."""
+    registry: ModelRegistry = request.app.state.registry
+    missing = registry.missing_required()
+    default = registry.models.get(registry.default_model)
+    if missing or default is None or default.newest is None:
+        waiting = missing or [registry.default_model]
+        raise errors.ModelNotReadyError(
+            f"waiting for a version of: {', '.join(waiting)}", details={"models": waiting}
+        )
+    served = [
+        ModelRef(name=record.name, version=record.newest.version)
+        for _, record in sorted(registry.models.items())
+        if record.newest is not None
+    ]
+    return ReadyResponse(
+        model=ModelRef(name=default.name, version=default.newest.version), models=served
+    )

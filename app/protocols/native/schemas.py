@@ -94,10 +94,11 @@ class LiveResponse(BaseModel):
 
 
 class ReadyResponse(BaseModel):
-    """The model is loaded and has answered a warm-up prediction."""
+    """Every required model has a version loaded and warmed up."""
 
     status: Literal["ready"] = "ready"
-    model: ModelRef
+    model: ModelRef = Field(description="The default model's served version.")
+    models: list[ModelRef] = Field(description="The served version of every model.")
 
 
 class TensorInfo(BaseModel):

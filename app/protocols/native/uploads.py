@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
+from app.dataplane import Upload
 from app.errors import (
     BadRequestError,
     BodyTooLargeError,
@@ -27,14 +28,6 @@ from app.errors import (
 )
 
 FILES_FIELD = "files"
-
-
-@dataclass(frozen=True, slots=True)
-class Upload:
-    """One uploaded image: its bytes and, for a multipart part, its file name."""
-
-    data: bytes
-    filename: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,16 +81,34 @@ def test_the_exposition_is_served_in_prometheus_text_format() -> None:
     assert {"http_requests", "process_resident_memory_bytes", "mnist_batch_size"} <= names
 
 
+def test_the_repository_is_recorded() -> None:
+    metrics = Metrics()
+    metrics.set_versions_loaded("mnist", 2)
+    metrics.observe_load("mnist", 0.02, "hit", succeeded=True)
+    metrics.observe_load("mnist", 7.5, "miss", succeeded=True)
+    metrics.observe_load("mnist-cnn", 3.0, "miss", succeeded=False)
+    metrics.count_model_request("mnist", 3)
+    metrics.count_model_request("mnist", 3)
+    metrics.count_model_request("mnist", 2)
+
+    found = samples(metrics)
+    assert found["mnist_model_versions_loaded", labels(model="mnist")] == 2
+    assert found["mnist_model_load_seconds_count", labels(model="mnist")] == 2
+    assert found["mnist_model_load_seconds_bucket", labels(model="mnist", le="0.05")] == 1
+    assert found["mnist_model_load_failures_total", labels(model="mnist-cnn")] == 1
+    assert found["mnist_compile_cache_lookups_total", labels(result="hit")] == 1
+    assert found["mnist_compile_cache_lookups_total", labels(result="miss")] == 2
+    assert found["mnist_model_requests_total", labels(model="mnist", version="3")] == 2
+    assert found["mnist_model_requests_total", labels(model="mnist", version="2")] == 1
+
+
 def test_model_batches_and_predictions_are_recorded() -> None:
     metrics = Metrics()
-    metrics.set_model("mnist", 3, runtime="litert")
     for size in (1, 1, 5, 64):
         metrics.observe_batch(size)
     metrics.count_predictions([7, 7, 1, 0, 7])
 
     found = samples(metrics)
-    info = labels(name="mnist", version="3", runtime="litert")
-    assert found["mnist_model_info", info] == 1
     assert found["mnist_batch_size_count", labels()] == 4
     assert found["mnist_batch_size_sum", labels()] == 71
     assert found["mnist_batch_size_bucket", labels(le="1.0")] == 2

@@ -6,19 +6,22 @@ import io
 import json
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from app.observability.logs import JsonFormatter
+from tests.app.conftest import serving
 from tests.app.errors_shape import assert_error
 
 pytestmark = pytest.mark.anyio
 
 
-def client_for(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+def client_for(app: FastAPI) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+    """A client for ``app`` with its repository loaded."""
+    return serving(app)
 
 
 @pytest.fixture

@@ -11,12 +11,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from app.contract import Pixels, Probabilities
+from app.runtime import compiler
+from app.runtime.compiler import compile_serving_signature
 from app.runtime.litert import (
     PROBABILITY_TOLERANCE,
     CompilationError,
     CompiledModel,
     check_agreement,
-    compile_serving_signature,
 )
 
 REPO = Path(__file__).resolve().parents[3]
@@ -35,7 +37,7 @@ def loaded() -> Any:
 
 @pytest.fixture(scope="module")
 def compiled(loaded: Any) -> CompiledModel:
-    return compile_serving_signature(loaded)
+    return CompiledModel(compile_serving_signature(loaded))
 
 
 def mnist_test_images() -> np.ndarray[Any, np.dtype[np.uint8]]:
@@ -96,3 +98,24 @@ def test_agreement_check_catches_each_kind_of_mismatch() -> None:
     assert "argmax" in str(check_agreement(expected[:, ::-1], expected))
     assert "difference" in str(check_agreement(expected + 1e-3, expected))
     assert "shape" in str(check_agreement(expected[:1], expected))
+
+
+def test_a_compiled_model_that_disagrees_with_tensorflow_is_refused(
+    loaded: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check in the compiling child: a conversion that drifts is never handed over."""
+
+    class Drifting(CompiledModel):
+        def predict(self, pixels: Pixels) -> Probabilities:
+            return super().predict(pixels) + np.float32(1e-3)
+
+    monkeypatch.setattr(compiler, "CompiledModel", Drifting)
+    with pytest.raises(CompilationError, match="disagrees with TensorFlow: largest probability"):
+        compile_serving_signature(loaded)
+
+
+def test_a_closed_model_answers_no_more(loaded: Any) -> None:
+    model = CompiledModel(compile_serving_signature(loaded))
+    model.close()
+    with pytest.raises(RuntimeError, match="unloaded"):
+        model.predict(np.zeros((1, 28, 28), dtype=np.uint8))

@@ -1,127 +1,135 @@
-"""The model runtime: version resolution, loading, contract checks, predictions."""
+"""Binding compiled artifacts into servables: the contract, the checks, weights, metadata."""
 
 from __future__ import annotations
 
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from app.runtime.servable import ModelLoadError, ModelRuntime, find_version
+from app.runtime.cache import CompileCache
+from app.runtime.compiler import compile_versions
+from app.runtime.litert import CompilationError
+from app.runtime.loader import LoadRequest, ModelLoader
+from app.runtime.servable import ModelLoadError, Servable, bind_artifact
 from tests.app.conftest import MODEL_NAME, known_weights
 from tests.app.samples import mnist_test_set
+from tests.app.saved_models import export_flat_input_model, export_mlp_model
 
 
-def fake_versions(root: Path, *names: str) -> Path:
-    """Version folders holding an (empty) saved_model.pb; enough for version resolution."""
-    for name in names:
-        (root / name).mkdir(parents=True)
-        (root / name / "saved_model.pb").touch()
-    return root
+@pytest.fixture(scope="module")
+def artifact(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    (result,) = compile_versions([model_dir / MODEL_NAME / "1"], tmp_path_factory.mktemp("a"))
+    assert isinstance(result, Path), result
+    return result
 
 
-def test_newest_version_is_chosen(tmp_path: Path) -> None:
-    root = fake_versions(tmp_path, "1", "2", "10")
-    (root / "11").mkdir()  # no saved_model.pb: not a complete version
-    (root / ".tmp-12").mkdir()  # an export in progress
-    assert find_version(root) == 10
+def rewrite_artifact(source: Path, target: Path, **changes: Any) -> Path:
+    with np.load(source) as files:
+        arrays = {key: files[key] for key in files.files}
+    arrays.update(changes)
+    np.savez(target, **arrays)
+    return target
 
 
-def test_pinned_version(tmp_path: Path) -> None:
-    root = fake_versions(tmp_path, "1", "2")
-    assert find_version(root, 1) == 1
-    with pytest.raises(ModelLoadError, match=r"version 3 .* does not exist .*: 1, 2\)"):
-        find_version(root, 3)
-
-
-def test_no_model(tmp_path: Path) -> None:
-    with pytest.raises(ModelLoadError, match="no model at"):
-        find_version(tmp_path / "absent")
-    with pytest.raises(ModelLoadError, match="no model versions"):
-        find_version(tmp_path)
-
-
-def test_loaded_runtime_matches_the_weights(runtime: ModelRuntime) -> None:
+def test_the_servable_computes_softmax_of_its_weights(artifact: Path, model_dir: Path) -> None:
+    servable = bind_artifact(MODEL_NAME, 1, model_dir / MODEL_NAME / "1", artifact)
     weights, bias = known_weights()
-    assert runtime.ready
-    assert runtime.version == 1
-    np.testing.assert_array_equal(runtime.weights, weights)
-    np.testing.assert_array_equal(runtime.bias, bias)
+    assert servable.weights is not None
+    np.testing.assert_array_equal(servable.weights.W, weights)
+    np.testing.assert_array_equal(servable.weights.b, bias)
     images, _ = mnist_test_set()
-    result = runtime.predict(images)
-    logits = images.reshape(len(images), -1).astype(np.float32) / 255 @ weights + bias
+    result = servable.predict(images)
+    # Derived independently of the model: y = softmax(x W + b) with x in [0, 1].
+    logits = images.reshape(len(images), -1).astype(np.float64) / 255 @ weights + bias
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
     np.testing.assert_array_equal(result.digits, logits.argmax(axis=1))
-    np.testing.assert_allclose(result.probabilities.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(result.probabilities, expected, atol=1e-5)
+    assert servable.metadata["test_accuracy"] == 0.9213
 
 
-def test_predict_refuses_other_arrays(runtime: ModelRuntime) -> None:
-    with pytest.raises(ValueError, match="uint8"):
-        runtime.predict(np.zeros((1, 28, 28), np.float32))
-    with pytest.raises(ValueError, match="28, 28"):
-        runtime.predict(np.zeros((1, 28, 27), np.uint8))
+def test_the_servers_own_check_refuses_an_artifact_that_disagrees_with_tensorflow(
+    artifact: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    """The second check, in the server: probe answers that the flatbuffer does not reproduce."""
+    with np.load(artifact) as files:
+        expected = files["probe_expected"]
+    shifted = np.roll(expected, 1, axis=1)  # every argmax moves
+    forged = rewrite_artifact(artifact, tmp_path / "forged.npz", probe_expected=shifted)
+    with pytest.raises(ModelLoadError, match="disagrees with TensorFlow: argmax differs"):
+        bind_artifact(MODEL_NAME, 1, model_dir / MODEL_NAME / "1", forged)
+
+
+def test_a_damaged_artifact_is_a_load_error(
+    artifact: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    damaged = tmp_path / "damaged.npz"
+    damaged.write_bytes(artifact.read_bytes()[:1000])
+    with pytest.raises(ModelLoadError, match="unreadable"):
+        bind_artifact(MODEL_NAME, 1, model_dir / MODEL_NAME / "1", damaged)
 
 
 def copy_version(model_dir: Path, target: Path) -> Path:
     shutil.copytree(model_dir / MODEL_NAME / "1", target / "1")
-    return target
+    return target / "1"
 
 
-def test_corrupt_savedmodel(model_dir: Path, tmp_path: Path) -> None:
-    root = copy_version(model_dir, tmp_path)
-    (root / "1" / "saved_model.pb").write_bytes(b"\x08\x01garbage")
-    runtime = ModelRuntime(root, MODEL_NAME)
-    with pytest.raises(ModelLoadError, match="is corrupt"):
-        runtime.load()
-    assert not runtime.ready
-
-
-@pytest.mark.parametrize(("content", "problem"), [(None, "missing"), ("{", "unreadable")])
-def test_bad_metadata(model_dir: Path, tmp_path: Path, content: str | None, problem: str) -> None:
-    root = copy_version(model_dir, tmp_path)
-    metadata = root / "1" / "metadata.json"
-    if content is None:
-        metadata.unlink()
-    else:
-        metadata.write_text(content)
-    with pytest.raises(ModelLoadError, match=problem):
-        ModelRuntime(root, MODEL_NAME).load()
-
-
-def test_metadata_must_be_an_object(model_dir: Path, tmp_path: Path) -> None:
-    root = copy_version(model_dir, tmp_path)
-    (root / "1" / "metadata.json").write_text(json.dumps([1, 2]))
+def test_metadata_is_optional_but_must_be_a_json_object(
+    artifact: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    version = copy_version(model_dir, tmp_path)
+    (version / "metadata.json").unlink()
+    assert bind_artifact(MODEL_NAME, 1, version, artifact).metadata == {}
+    (version / "metadata.json").write_text("{")
+    with pytest.raises(ModelLoadError, match="unreadable"):
+        bind_artifact(MODEL_NAME, 1, version, artifact)
+    (version / "metadata.json").write_text(json.dumps([1, 2]))
     with pytest.raises(ModelLoadError, match="JSON object"):
-        ModelRuntime(root, MODEL_NAME).load()
+        bind_artifact(MODEL_NAME, 1, version, artifact)
+
+
+def load(path: Path) -> Servable:
+    (outcome,) = ModelLoader(CompileCache(None)).load([LoadRequest(MODEL_NAME, 1, path)])
+    if outcome.servable is None:
+        raise ModelLoadError(outcome.error)
+    return outcome.servable
 
 
 def test_a_model_outside_the_serving_contract_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="does not follow the serving contract"):
+        load(export_flat_input_model(tmp_path / "1"))
+
+
+def test_any_architecture_on_the_contract_is_served_without_weight_maps(tmp_path: Path) -> None:
+    """An MLP exports no W [784, 10]: it is served all the same, with no weight maps."""
     import tensorflow as tf
 
-    class FlatInput(tf.Module):  # type: ignore[misc]
-        """Takes float [N, 784] instead of uint8 [N, 28, 28]."""
+    version = export_mlp_model(tmp_path / "1")
+    servable = load(version)
+    assert servable.weights is None
+    images, _ = mnist_test_set(count=64)
+    expected = tf.saved_model.load(str(version)).signatures["serving_default"](
+        images=tf.constant(images)
+    )
+    result = servable.predict(images)
+    np.testing.assert_array_equal(result.digits, expected["digit"].numpy())
+    np.testing.assert_allclose(result.probabilities, expected["probabilities"].numpy(), atol=1e-5)
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.W = tf.Variable(tf.zeros([784, 10]))
 
-        @tf.function(input_signature=[tf.TensorSpec([None, 784], tf.float32, name="images")])  # type: ignore[untyped-decorator]
-        def serve(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
-            logits = tf.matmul(images, self.W)
-            return {"probabilities": tf.nn.softmax(logits), "digit": tf.argmax(logits, axis=1)}
+def test_a_closed_servable_refuses_work(artifact: Path, model_dir: Path) -> None:
+    servable = bind_artifact(MODEL_NAME, 1, model_dir / MODEL_NAME / "1", artifact)
+    servable.close()
+    with pytest.raises(RuntimeError, match="unloaded"):
+        servable.predict(np.zeros((1, 28, 28), np.uint8))
 
-        @tf.function(input_signature=[])  # type: ignore[untyped-decorator]
-        def weights(self) -> dict[str, tf.Tensor]:
-            return {"W": tf.identity(self.W), "b": tf.zeros([10])}
 
-    module = FlatInput()
-    version = tmp_path / "1"
-    signatures = {
-        "serving_default": module.serve.get_concrete_function(),
-        "weights": module.weights.get_concrete_function(),
-    }
-    tf.saved_model.save(module, str(version), signatures=signatures)
-    (version / "metadata.json").write_text("{}")
-    with pytest.raises(ModelLoadError, match="does not follow the serving contract"):
-        ModelRuntime(tmp_path, MODEL_NAME).load()
+def test_compilation_errors_name_the_version(tmp_path: Path) -> None:
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "saved_model.pb").write_bytes(b"\x08\x01 truncated")
+    with pytest.raises(ModelLoadError, match=f"could not load {tmp_path / '1'}"):
+        load(tmp_path / "1")
+    assert issubclass(CompilationError, RuntimeError)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -20,12 +21,28 @@ ENDPOINTS = {
     ("get", "/health/live"),
     ("get", "/health/ready"),
     ("get", "/model"),
+    ("get", "/models"),
+    ("get", "/models/{name}"),
+    ("get", "/models/{name}/versions/{version}"),
+    ("post", "/models/{name}/predict"),
+    ("post", "/models/{name}/versions/{version}/predict"),
+    ("get", "/models/{name}/weights"),
+    ("get", "/models/{name}/weights.png"),
+    ("get", "/models/{name}/weights/{digit}.png"),
+}
+# Status resources answer from the registry itself: they never wait for a model.
+NO_MODEL_NEEDED = {
+    "/health/live",
+    "/metrics",
+    "/models",
+    "/models/{name}",
+    "/models/{name}/versions/{version}",
 }
 
 
 @pytest.fixture(scope="module")
-def openapi(app: FastAPI) -> dict[str, Any]:
-    return app.openapi()
+def openapi(make_app: Callable[..., FastAPI]) -> dict[str, Any]:
+    return make_app().openapi()
 
 
 async def test_openapi_json_is_served(client: httpx.AsyncClient, openapi: dict[str, Any]) -> None:
@@ -61,8 +78,10 @@ def test_every_endpoint_is_documented(openapi: dict[str, Any]) -> None:
             assert operation.get("description"), where
             assert operation["responses"]["200"]["content"], where
             errors = {code for code in operation["responses"] if code.startswith(("4", "5"))}
-            # Everything but liveness and metrics needs the model, so may answer 503.
-            assert ("503" in errors) == (path not in {"/health/live", "/metrics"}), where
+            # Everything that needs a loaded model may answer 503.
+            assert ("503" in errors) == (path not in NO_MODEL_NEEDED), where
+            if "{name}" in path:
+                assert "404" in errors, where
             for code in errors:
                 body = operation["responses"][code]["content"]["application/json"]
                 assert body["schema"]["$ref"].endswith("/ErrorResponse"), where
@@ -98,6 +117,14 @@ def test_response_models_carry_examples(openapi: dict[str, Any]) -> None:
     schemas = openapi["components"]["schemas"]
     for name in ("PredictResponse", "ModelInfo", "WeightsInfo"):
         assert schemas[name].get("examples"), name
+
+
+def test_the_per_model_routes_document_their_path(openapi: dict[str, Any]) -> None:
+    path = "/models/{name}/versions/{version}/predict"
+    parameters = {p["name"]: p for p in openapi["paths"][path]["post"]["parameters"]}
+    assert set(parameters) == {"name", "version", "normalize", "return_input"}
+    assert parameters["version"]["in"] == "path"
+    assert parameters["version"]["schema"] == {"type": "integer", "minimum": 1}
 
 
 def test_predict_documents_its_query_options(openapi: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ import pytest
 from fastapi import FastAPI
 
 import app.dataplane
-import app.protocols.native.predict
+from tests.app.conftest import serving
 from tests.app.samples import digit_pixels, png
 
 pytestmark = pytest.mark.anyio
@@ -54,7 +54,6 @@ async def test_decoding_and_inference_of_larger_uploads_run_off_the_event_loop(
     make_app: Callable[..., FastAPI], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Uploads above inline_work_max_bytes go to a worker thread; 0 sends every upload there.
-    transport = httpx.ASGITransport(app=make_app(inline_work_max_bytes=0))
     entered, release = threading.Event(), threading.Event()
     real: Callable[..., Any] = app.dataplane.predict_uploads
 
@@ -65,8 +64,8 @@ async def test_decoding_and_inference_of_larger_uploads_run_off_the_event_loop(
             raise AssertionError("predict_uploads blocked the event loop")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(app.protocols.native.predict, "predict_uploads", blocking_predict)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    monkeypatch.setattr(app.dataplane, "predict_uploads", blocking_predict)
+    async with serving(make_app(inline_work_max_bytes=0)) as client:
         with anyio.fail_after(DEADLOCK_GUARD_SECONDS * 2):
             upload = asyncio.create_task(
                 client.post(

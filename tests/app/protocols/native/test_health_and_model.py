@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
-from app.config import Settings
-from app.main import create_app
-from app.runtime.servable import ModelRuntime
-from tests.app.conftest import METADATA, MODEL_NAME
+from app.repository.registry import ModelRegistry, VersionState
+from tests.app.conftest import METADATA, MODEL_NAME, serving
 from tests.app.errors_shape import assert_error
 from tests.app.samples import digit_pixels, png
 
@@ -19,10 +17,9 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def unready(model_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
-    """A client for an app whose model has not been loaded (its lifespan has not run)."""
-    runtime = ModelRuntime(model_dir / MODEL_NAME, MODEL_NAME)
-    app = create_app(Settings(model_dir=model_dir), runtime=runtime)
+async def unready(make_app: Callable[..., FastAPI]) -> AsyncIterator[httpx.AsyncClient]:
+    """A client for an app whose repository has not been loaded (its lifespan has not run)."""
+    app = make_app()
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
@@ -37,28 +34,32 @@ async def test_live(client: httpx.AsyncClient) -> None:
 async def test_ready(client: httpx.AsyncClient) -> None:
     response = await client.get("/health/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "model": {"name": MODEL_NAME, "version": 1}}
+    model = {"name": MODEL_NAME, "version": 1}
+    assert response.json() == {"status": "ready", "model": model, "models": [model]}
 
 
 async def test_not_ready_until_loaded(unready: httpx.AsyncClient) -> None:
     assert (await unready.get("/health/live")).status_code == 200
     assert_error(await unready.get("/health/ready"), 503, "model_not_ready")
-    assert_error(await unready.get("/model"), 503, "model_not_ready")
+    # Before the first scan no model is known at all.
+    assert_error(await unready.get("/model"), 404, "unknown_model")
     response = await unready.post(
         "/predict", content=png(digit_pixels()), headers={"Content-Type": "image/png"}
     )
-    assert_error(response, 503, "model_not_ready")
+    assert_error(response, 404, "unknown_model")
 
 
-async def test_lifespan_loads_the_model_once(model_dir: Path) -> None:
-    app = create_app(Settings(model_dir=model_dir))
-    runtime: ModelRuntime = app.state.runtime
-    assert not runtime.ready
-    async with app.router.lifespan_context(app):
-        assert runtime.ready
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            assert (await http.get("/health/ready")).status_code == 200
+async def test_the_lifespan_loads_the_repository_and_unloads_it(
+    make_app: Callable[..., FastAPI],
+) -> None:
+    app = make_app()
+    registry: ModelRegistry = app.state.registry
+    assert registry.models == {}
+    async with serving(app) as http:
+        assert (await http.get("/health/ready")).status_code == 200
+        served = registry.models[MODEL_NAME].versions[1]
+        assert served.state is VersionState.AVAILABLE
+    assert registry.models[MODEL_NAME].versions == {}  # unloaded at shutdown
 
 
 async def test_model_describes_signature_and_metadata(client: httpx.AsyncClient) -> None:

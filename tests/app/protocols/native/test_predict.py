@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.runtime.servable import ModelRuntime
+from app.runtime.servable import Servable
 from tests.app.conftest import MODEL_NAME
 from tests.app.samples import digit_pixels, mnist_test_set, png
 
@@ -27,7 +27,7 @@ def savedmodel_probabilities(model_dir: Path, images: np.ndarray) -> np.ndarray:
     return np.asarray(outputs["probabilities"])
 
 
-async def test_multipart_single_file(client: httpx.AsyncClient, runtime: ModelRuntime) -> None:
+async def test_multipart_single_file(client: httpx.AsyncClient, servable: Servable) -> None:
     pixels = digit_pixels()
     response = await client.post("/predict", files={"files": ("one.png", png(pixels), "image/png")})
 
@@ -35,7 +35,7 @@ async def test_multipart_single_file(client: httpx.AsyncClient, runtime: ModelRu
     body = response.json()
     assert body["model"] == {"name": MODEL_NAME, "version": 1}
     [prediction] = body["predictions"]
-    expected = runtime.predict(pixels[np.newaxis]).probabilities[0]
+    expected = servable.predict(pixels[np.newaxis]).probabilities[0]
     assert prediction["filename"] == "one.png"
     assert prediction["digit"] == int(expected.argmax())
     assert prediction["confidence"] == pytest.approx(float(expected.max()))
@@ -45,7 +45,7 @@ async def test_multipart_single_file(client: httpx.AsyncClient, runtime: ModelRu
     assert prediction["input_image"] is None
 
 
-async def test_raw_body(client: httpx.AsyncClient, runtime: ModelRuntime) -> None:
+async def test_raw_body(client: httpx.AsyncClient, servable: Servable) -> None:
     pixels = digit_pixels(seed=3)
     response = await client.post(
         "/predict", content=png(pixels), headers={"Content-Type": "image/png"}
@@ -54,13 +54,11 @@ async def test_raw_body(client: httpx.AsyncClient, runtime: ModelRuntime) -> Non
     assert response.status_code == 200, response.text
     [prediction] = response.json()["predictions"]
     assert prediction["filename"] is None
-    expected = runtime.predict(pixels[np.newaxis]).probabilities[0]
+    expected = servable.predict(pixels[np.newaxis]).probabilities[0]
     assert prediction["probabilities"] == pytest.approx(expected.tolist())
 
 
-async def test_many_files_keep_request_order(
-    client: httpx.AsyncClient, runtime: ModelRuntime
-) -> None:
+async def test_many_files_keep_request_order(client: httpx.AsyncClient, servable: Servable) -> None:
     images, _ = mnist_test_set()
     files = [
         ("files", (f"{index}.png", png(image), "image/png")) for index, image in enumerate(images)
@@ -70,7 +68,7 @@ async def test_many_files_keep_request_order(
     assert response.status_code == 200, response.text
     predictions = response.json()["predictions"]
     assert [p["filename"] for p in predictions] == [f"{i}.png" for i in range(len(images))]
-    expected = runtime.predict(images)
+    expected = servable.predict(images)
     assert [p["digit"] for p in predictions] == expected.digits.tolist()
     np.testing.assert_allclose(
         [p["probabilities"] for p in predictions], expected.probabilities, rtol=1e-6

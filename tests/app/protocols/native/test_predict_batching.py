@@ -7,8 +7,7 @@ the shared ``client`` fixture talks to an app without one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 
 import anyio
 import httpx
@@ -18,20 +17,12 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.runtime.batching import Pixels, Probabilities
-from app.runtime.servable import ModelRuntime
+from app.runtime.servable import Servable
+from tests.app.conftest import serving
 from tests.app.samples import digit_pixels, mnist_test_set, png
 
 pytestmark = pytest.mark.anyio
 GUARD_SECONDS = 60  # a deadlock guard, not a speed target
-
-
-@asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """A client for ``app`` with its lifespan running, as under uvicorn."""
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
 
 
 def metric_samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -43,20 +34,23 @@ def metric_samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], fl
 
 
 async def test_concurrent_requests_share_model_calls_and_get_their_own_answers(
-    make_app: Callable[..., FastAPI], runtime: ModelRuntime, monkeypatch: pytest.MonkeyPatch
+    make_app: Callable[..., FastAPI], servable: Servable, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     images = list(mnist_test_set()[0][:6])
-    real = runtime.probabilities
+    real = servable.probabilities
     expected = real(np.stack(images))
     # Distinct answers, so that a caller handed another caller's row would be caught.
     assert len({row.tobytes() for row in expected}) == len(images)
     batches: list[int] = []
+    recording = False  # from once the app has loaded (and warmed up) its model
 
     def recording_model(pixels: Pixels) -> Probabilities:
-        batches.append(len(pixels))
+        if recording:
+            batches.append(len(pixels))
         return real(pixels)
 
-    monkeypatch.setattr(runtime, "probabilities", recording_model)  # the lifespan hands it over
+    # Every servable's model function: the app below loads its own, and hands it to its batcher.
+    monkeypatch.setattr(Servable, "probabilities", lambda _, pixels: recording_model(pixels))
     # The sixth image fills the batch, which then leaves at once; the (longest allowed) wait
     # only has to outlast the six requests reaching the batcher, a few event-loop passes apart.
     app = make_app(batching_enabled=True, batch_max_size=len(images), batch_max_wait_us=1_000_000)
@@ -65,6 +59,7 @@ async def test_concurrent_requests_share_model_calls_and_get_their_own_answers(
         return await client.post("/predict", files={"files": ("d.png", png(pixels), "image/png")})
 
     async with serving(app) as client:
+        recording = True
         with anyio.fail_after(GUARD_SECONDS):
             responses = await asyncio.gather(*(post(pixels) for pixels in images))
             exposition = (await client.get("/metrics")).text
@@ -82,10 +77,10 @@ async def test_concurrent_requests_share_model_calls_and_get_their_own_answers(
 
 
 async def test_metrics_count_requests_predictions_and_the_model(
-    make_app: Callable[..., FastAPI], runtime: ModelRuntime
+    make_app: Callable[..., FastAPI], servable: Servable
 ) -> None:
     pixels = [digit_pixels(seed) for seed in range(3)]
-    digits = runtime.predict(np.stack(pixels)).digits.tolist()
+    digits = servable.predict(np.stack(pixels)).digits.tolist()
     async with serving(make_app()) as client:
         files = [("files", (f"{i}.png", png(p), "image/png")) for i, p in enumerate(pixels)]
         assert (await client.post("/predict", files=files)).status_code == 200
@@ -110,8 +105,9 @@ async def test_metrics_count_requests_predictions_and_the_model(
     for digit in range(10):
         expected = digits.count(digit) + (digit == digits[0])
         assert found["mnist_predictions_total", frozenset({("digit", str(digit))})] == expected
-    info = {("name", runtime.name), ("version", str(runtime.version)), ("runtime", "litert")}
-    assert found["mnist_model_info", frozenset(info)] == 1
+    by_version = frozenset({("model", servable.name), ("version", str(servable.version))})
+    assert found["mnist_model_requests_total", by_version] == 2
+    assert found["mnist_model_versions_loaded", frozenset({("model", servable.name)})] == 1
     assert found["process_resident_memory_bytes", frozenset()] > 0
     latency = frozenset({("method", "POST"), ("route", "/predict")})
     assert found["http_request_duration_seconds_count", latency] == 3

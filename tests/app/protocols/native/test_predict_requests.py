@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests.app.conftest import serving
 from tests.app.errors_shape import assert_error, assert_still_serving
 from tests.app.samples import digit_pixels, png
 
 pytestmark = pytest.mark.anyio
 
 
-def client_for(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+def client_for(app: FastAPI) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+    """A client for ``app`` with its repository loaded."""
+    return serving(app)
 
 
 async def test_missing_content_type(client: httpx.AsyncClient) -> None:
