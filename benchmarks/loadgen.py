@@ -159,6 +159,7 @@ class Server:
     port: int
     ready_path: str
     env: dict[str, str] = field(default_factory=dict)
+    cwd: Path = REPO  # another checkout serves another version of the code
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     # A file, not a pipe: an unread pipe fills up with log lines and stalls the server.
@@ -171,7 +172,7 @@ class Server:
         self.started_at = time.perf_counter()
         self.process = subprocess.Popen(
             [*pin, *self.argv],
-            cwd=REPO,
+            cwd=self.cwd,
             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **self.env},
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -202,6 +203,12 @@ class Server:
         status = Path(f"/proc/{self.process.pid}/status").read_text()
         kib = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))
         return int(kib) / 1024
+
+    def output(self) -> str:
+        """What the server has written so far."""
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

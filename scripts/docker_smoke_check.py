@@ -4,7 +4,10 @@ Standard library only, so that it runs with any host Python 3.11 and needs neith
 virtualenv nor curl: real MNIST test digits are read from the IDX files and sent as PNG images.
 
     python3 scripts/docker_smoke_check.py --url http://127.0.0.1:8000 \\
-        --mnist-dir ../shared/mnist --expect-version 2
+        --mnist-dir ../shared/mnist --expect-version 2 [--wait 120] [--expect-cache hit]
+
+With ``--wait`` it first polls ``GET /models`` until the default model serves that version (the
+running container picking up a newly trained one), for at most that many seconds.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import gzip
 import json
 import struct
 import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -97,8 +101,32 @@ def check(condition: bool, message: str) -> None:
     print(f"  ok  {message}")
 
 
-def run(url: str, mnist_dir: Path, expect_version: int) -> None:
+def served_version(url: str) -> tuple[int | None, dict[str, Any]]:
+    """The version the default model serves now, and its entry in ``GET /models``."""
+    listing = get_json(f"{url}/models")
+    [model] = [m for m in listing["models"] if m["name"] == listing["default_model"]]
+    return model["served_version"], model
+
+
+def wait_for_version(url: str, version: int, seconds: float) -> None:
+    """Poll until the default model serves ``version``; AssertionError after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        served, model = served_version(url)
+        if served == version:
+            check(True, f"version {version} served after a poll ({model['versions']})")
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"version {version} not served after {seconds:.0f} s: {model}")
+        time.sleep(1)
+
+
+def run(url: str, mnist_dir: Path, expect_version: int, expect_cache: str | None = None) -> None:
     """All checks against the service at ``url``; raises AssertionError on the first failure."""
+    if expect_cache is not None:
+        _, model = served_version(url)
+        [entry] = [v for v in model["versions"] if v["version"] == expect_version]
+        check(entry["cache"] == expect_cache, f"version {expect_version} loaded: {entry}")
     ready = get_json(f"{url}/health/ready")
     check(ready["model"]["version"] == expect_version, f"/health/ready serves version {ready}")
 
@@ -136,9 +164,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", required=True, help="base URL of the service")
     parser.add_argument("--mnist-dir", type=Path, required=True, help="directory with t10k-*.gz")
     parser.add_argument("--expect-version", type=int, required=True, help="version to be served")
+    parser.add_argument("--wait", type=float, default=0, help="seconds to wait for that version")
+    parser.add_argument("--expect-cache", choices=["hit", "miss"], help="how it was loaded")
     args = parser.parse_args(argv)
+    url = args.url.rstrip("/")
     try:
-        run(args.url.rstrip("/"), args.mnist_dir, args.expect_version)
+        if args.wait:
+            wait_for_version(url, args.expect_version, args.wait)
+        run(url, args.mnist_dir, args.expect_version, args.expect_cache)
     except (AssertionError, KeyError, OSError) as exc:
         print(f"FAIL {exc}", file=sys.stderr)
         return 1

@@ -174,3 +174,34 @@ def test_access_lines_still_buffered_are_written_when_the_server_stops(tmp_path:
     assert [line["path"] for line in lines if line.get("request_id") == "last-before-stop"] == [
         "/health/live"
     ]
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"MNIST_VERSION_POLICY": "newest"}, "MNIST_VERSION_POLICY: Value error, unknown version"),
+        ({"MNIST_MODELS": "mnist,../x"}, "MNIST_MODELS: Value error, '../x' is not a model"),
+        ({"MNIST_MODEL_VERSION": "2"}, "MNIST_MODEL_VERSION is replaced by MNIST_VERSION_POLICY"),
+    ],
+)
+def test_invalid_repository_settings_exit_with_one_line(env: dict[str, str], named: str) -> None:
+    result = run_to_exit(env)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stdout
+    [line] = [line for line in result.stdout.splitlines() if "invalid settings" in line]
+    assert named in line
+
+
+def test_a_warm_cache_restart_needs_no_compiler(tmp_path: Path) -> None:
+    """The second start finds every version in the cache: no TensorFlow child is started."""
+    cache = tmp_path / "cache"
+    env = {"MNIST_CACHE_DIR": str(cache)}
+    with running_server(env, tmp_path / "cold.log") as cold:
+        versions = httpx.get(f"{cold.url}/models", timeout=10).json()["models"][0]["versions"]
+        assert versions[0]["cache"] == "miss"
+    assert sorted(p.suffix for p in cache.iterdir()) == [".json", ".npz"]
+    # A compiler child now would time out and fail the start: the server must not need one.
+    broken = {**env, "MNIST_COMPILE_TIMEOUT_S": "0.001"}
+    with running_server(broken, tmp_path / "warm.log") as warm:
+        versions = httpx.get(f"{warm.url}/models", timeout=10).json()["models"][0]["versions"]
+        assert versions[0]["cache"] == "hit"

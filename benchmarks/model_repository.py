@@ -1,0 +1,225 @@
+"""Model repository benchmark: start-up with and without the compile cache, swaps under load,
+and /predict throughput with the registry in the path against the last single-model release.
+
+Every figure comes from this one run. Servers run pinned to core 0, the load generator on core 1.
+
+* cold start -> ready: an empty compile cache, so TensorFlow compiles in a child process; with
+  one model, and with three (imported once for all three).
+* warm restart -> ready: the same servers started again over the filled cache.
+* swaps under load: while 16 connections keep predicting, versions are moved into the polled
+  repository and removed again; every non-200 answer and connection error counts as failed.
+* throughput: /predict (multipart) of this code against the single-model release (a git
+  worktree of ``--baseline``), alternated in paired rounds; the ratio is the median of per-round
+  ratios. The baseline's start -> ready is today's cold start to compare with.
+
+    .venv/bin/python -m benchmarks.model_repository
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import uvloop
+
+from benchmarks.loadgen import (
+    REPO,
+    LoadResult,
+    Server,
+    digit_png,
+    median,
+    multipart_request,
+    pin_to_core,
+    run_load,
+    uvicorn_argv,
+)
+
+# The last commit that served one model loaded at start-up (before the repository existed).
+BASELINE = "c3b3cff"
+PORT, BASELINE_PORT = 18320, 18321
+FLAGS = ("--loop", "uvloop", "--http", "httptools")
+COMMITTED = REPO / "model" / "mnist" / "1"
+GOALS = {
+    "warm": "warm-cache restart -> ready <= 1.5 s",
+    "cold": "cold start -> ready with three models <= the single-model release's cold start",
+    "swaps": "0 failed requests while versions are swapped under load",
+    "throughput": "/predict throughput with the registry >= 0.95x the single-model release",
+}
+
+
+def repository(root: Path, names: list[str]) -> Path:
+    for name in names:
+        shutil.copytree(COMMITTED, root / name / "1")
+    return root
+
+
+def server(name: str, models: Path, cache: Path | str, port: int = PORT, **env: str) -> Server:
+    settings = {"MNIST_MODEL_DIR": str(models), "MNIST_CACHE_DIR": str(cache), **env}
+    return Server(name, uvicorn_argv("app.main:app", port, *FLAGS), port, "/health/ready", settings)
+
+
+def start_to_ready(candidate: Server) -> float:
+    candidate.start(core=0)
+    try:
+        return candidate.wait_ready(timeout=300)
+    finally:
+        candidate.stop()
+
+
+def startup(work: Path) -> dict[str, float]:
+    one = repository(work / "one", ["mnist"])
+    three = repository(work / "three", ["mnist", "mnist-b", "mnist-c"])
+    figures = {}
+    for label, models in (("1 model", one), ("3 models", three)):
+        cache = work / f"cache-{label[0]}"
+        figures[f"cold, {label}"] = start_to_ready(server("cold", models, cache))
+        figures[f"warm, {label}"] = start_to_ready(server("warm", models, cache))
+    return figures
+
+
+def swap_versions(model: Path, swaps: int, served: threading.Event, pause: float) -> None:
+    """Move a new version in, then (every other swap) remove the newest again: a rollback."""
+    newest = 1
+    for swap in range(swaps):
+        time.sleep(pause)
+        if swap % 2 == 0:
+            newest += 1
+            staging = model / f".tmp-{newest}"
+            shutil.copytree(COMMITTED, staging)
+            staging.rename(model / str(newest))
+        else:
+            shutil.rmtree(model / str(newest))
+            newest -= 1
+    time.sleep(pause)
+    served.set()
+
+
+async def load_during(port: int, request: bytes, done: threading.Event) -> LoadResult:
+    total = LoadResult()
+    while not done.is_set():
+        part = await run_load(port, request, connections=16, seconds=0.5, max_requests=100_000)
+        total.seconds += part.seconds
+        total.latencies += part.latencies
+        total.errors += part.errors
+    return total
+
+
+def swaps_under_load(work: Path, swaps: int) -> tuple[LoadResult, int, str]:
+    models = repository(work / "swaps", ["mnist"])
+    cache = work / "cache-1"  # warm from the start-up runs: every version here is a hit
+    candidate = server("swaps", models, cache, MNIST_POLL_SECONDS="0.2")
+    candidate.start(core=0)
+    try:
+        candidate.wait_ready(timeout=300)
+        done = threading.Event()
+        swapper = threading.Thread(
+            target=swap_versions, args=(models / "mnist", swaps, done, 1.0), daemon=True
+        )
+        swapper.start()
+        result = uvloop.run(load_during(PORT, multipart_request("/predict", digit_png()), done))
+        swapper.join()
+        output = candidate.output()
+    finally:
+        candidate.stop()
+    unloaded = output.count('"message":"model version unloading"')
+    return result, unloaded, output
+
+
+def throughput(work: Path, baseline_ref: str, rounds: int, seconds: float) -> tuple[float, float]:
+    checkout = work / "baseline"
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", "--quiet", str(checkout), baseline_ref],
+        cwd=REPO,
+        check=True,
+    )
+    ours = server("ours", repository(work / "tp", ["mnist"]), work / "cache-1")
+    before = Server(
+        "single-model release",
+        uvicorn_argv("app.main:app", BASELINE_PORT, *FLAGS),
+        BASELINE_PORT,
+        "/health/ready",
+        {"MNIST_MODEL_DIR": str(REPO / "model")},
+        cwd=checkout,
+    )
+    try:
+        ours.start(core=0)
+        before.start(core=0)
+        ours.wait_ready(timeout=300)
+        before_ready = before.wait_ready(timeout=300)
+        request = multipart_request("/predict", digit_png())
+
+        async def paired() -> list[float]:
+            ratios = []
+            for round_number in range(rounds + 1):
+                a = await run_load(
+                    PORT, request, connections=16, seconds=seconds, max_requests=10**6
+                )
+                b = await run_load(
+                    BASELINE_PORT, request, connections=16, seconds=seconds, max_requests=10**6
+                )
+                if round_number and b.requests_per_second:  # round 0 warms both up
+                    ratios.append(a.requests_per_second / b.requests_per_second)
+                    print(
+                        f"  round {round_number}: {a.requests_per_second:.0f} vs"
+                        f" {b.requests_per_second:.0f} req/s ({ratios[-1]:.3f}x)"
+                    )
+            return ratios
+
+        ratios = uvloop.run(paired())
+    finally:
+        ours.stop()
+        before.stop()
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(checkout)], cwd=REPO, check=False
+        )
+    return median(ratios), before_ready
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--swaps", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--seconds", type=float, default=2.0, help="per server and round")
+    parser.add_argument("--baseline", default=BASELINE, help="git ref of the release to compare")
+    args = parser.parse_args()
+    pin_to_core(1)
+    with tempfile.TemporaryDirectory(prefix="bench-repository-") as tmp:
+        work = Path(tmp)
+        print("start-up (process start -> /health/ready 200):")
+        times = startup(work)
+        for label, seconds in times.items():
+            print(f"  {label:<16} {seconds:6.2f} s")
+        print(f"swaps under load ({args.swaps} swaps, 16 connections):")
+        result, unloaded, _ = swaps_under_load(work, args.swaps)
+        total = len(result.latencies) + result.errors
+        print(
+            f"  {total} requests, {result.errors} failed, {unloaded} versions unloaded,"
+            f" p99 {result.latency_ms(0.99):.1f} ms"
+        )
+        print(f"/predict throughput vs the single-model release ({args.baseline}):")
+        ratio, release_cold = throughput(work, args.baseline, args.rounds, args.seconds)
+    print(f"  median ratio {ratio:.3f}x; the release's cold start -> ready {release_cold:.2f} s\n")
+    checks = {
+        "warm": (
+            f"{times['warm, 1 model']:.2f} s (3 models {times['warm, 3 models']:.2f} s)",
+            times["warm, 1 model"] <= 1.5,
+        ),
+        "cold": (
+            f"{times['cold, 3 models']:.2f} s vs {release_cold:.2f} s",
+            times["cold, 3 models"] <= release_cold,
+        ),
+        "swaps": (f"{result.errors} of {total} ({unloaded} unloads)", result.errors == 0),
+        "throughput": (f"{ratio:.3f}x", ratio >= 0.95),
+    }
+    for key, (measured, ok) in checks.items():
+        print(f"{'PASS' if ok else 'FAIL'}  {GOALS[key]}: {measured}")
+    raise SystemExit(0 if all(ok for _, ok in checks.values()) else 1)
+
+
+if __name__ == "__main__":
+    main()
