@@ -24,15 +24,15 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from app.errors import (
     EmptyFileError,
     ImageTooLargeError,
+    NoInkError,
     NotAnImageError,
     TruncatedImageError,
     UnsupportedImageModeError,
     WrongImageSizeError,
 )
-from app.errors import NoInkError as NoInkApiError
 from app.images.luminance import UnsupportedModeError
 from app.images.normalize import (
-    NoInkError,
+    BlankImageError,
     NormalizeMode,
     Pixels,
     Prepared,
@@ -180,7 +180,7 @@ def prepare_image(opened: Opened, mode: NormalizeMode) -> Prepared:
         raise WrongImageSizeError(
             str(exc), details={"received": list(exc.received), "expected": list(exc.expected)}
         ) from exc
-    except NoInkError as exc:
-        raise NoInkApiError(str(exc)) from exc
+    except BlankImageError as exc:
+        raise NoInkError(str(exc)) from exc
     except UnsupportedModeError as exc:
         raise UnsupportedImageModeError(str(exc)) from exc

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from app.images.normalize import (
-    NoInkError,
+    BlankImageError,
     NormalizeMode,
     WrongSizeError,
     encode_png_base64,
@@ -149,13 +149,13 @@ def test_strict_luminance_composites_transparency_on_black() -> None:
 )
 @pytest.mark.parametrize("mode", [NormalizeMode.AUTO, NormalizeMode.ALWAYS])
 def test_an_image_without_ink_is_refused(image: Image.Image, mode: NormalizeMode) -> None:
-    with pytest.raises(NoInkError):
+    with pytest.raises(BlankImageError):
         prepare(image, mode)
 
 
 @pytest.mark.parametrize("value", [0, 255])
 def test_a_blank_28x28_image_is_refused_in_strict_mode_too(value: int) -> None:
-    with pytest.raises(NoInkError):
+    with pytest.raises(BlankImageError):
         prepare(Image.new("L", (28, 28), value), NormalizeMode.NEVER)
 
 
