@@ -33,6 +33,24 @@ def test_a_small_file_holding_a_large_canvas_goes_to_a_thread() -> None:
     assert not quick(NormalizeMode.AUTO, LIMIT, canvas)
 
 
+def test_small_28x28_files_that_need_normalising_go_to_a_thread() -> None:
+    """Dark digits on light ground, small enough in bytes, are still normalised: ~1 ms each."""
+    inverted = [png(255 - digit_pixels(seed)) for seed in range(13)]
+    assert sum(map(len, inverted)) <= LIMIT
+    assert not quick(NormalizeMode.AUTO, LIMIT, *inverted)
+    assert not quick(NormalizeMode.AUTO, LIMIT, png(digit_pixels()), inverted[0])
+    # The strict contract never normalises, so the same files decode on the event loop.
+    assert quick(NormalizeMode.NEVER, LIMIT, *inverted)
+
+
+def test_a_28x28_file_refused_as_sent_goes_to_a_thread() -> None:
+    # Black strokes on a transparent canvas are blank as sent (composited on black), but
+    # normalisation composites them on white and finds the digit.
+    strokes = np.zeros((28, 28, 4), np.uint8)
+    strokes[..., 3] = digit_pixels()
+    assert not quick(NormalizeMode.AUTO, LIMIT, encode(Image.fromarray(strokes)))
+
+
 def test_normalize_always_and_large_bodies_go_to_a_thread() -> None:
     assert not quick(NormalizeMode.ALWAYS, LIMIT, png(digit_pixels()))
     noisy = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)
