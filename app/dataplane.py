@@ -5,8 +5,9 @@ files, leases the version from the registry for the duration of the request (so 
 pulls a model out from under it), decodes and normalises the images, runs one batch through the
 model (directly or through the version's micro-batcher) and builds the response body, naming the
 version that computed it. A strict 28x28 image takes tens of microseconds, less than handing it
-to a thread, so small 28x28 uploads are handled on the event loop and everything else
-(normalisation of larger pictures) in a worker thread.
+to a thread, so a few small 28x28 uploads that need no normalising are decoded on the event loop
+(once: :func:`quick_inputs` keeps what it decoded to find that out) and everything else
+(normalisation, larger pictures) in a worker thread.
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ import numpy.typing as npt
 
 from app.errors import ApiError
 from app.images.decoding import ImageLimits, Opened, prepare_image, read_header
-from app.images.normalize import MNIST_SIZE, NormalizeMode, Pixels, Prepared, encode_png_base64
+from app.images.normalize import (
+    MNIST_SIZE,
+    NormalizeMode,
+    Pixels,
+    Prepared,
+    encode_png_base64,
+    looks_like_mnist,
+)
 from app.observability.metrics import Metrics
 from app.repository.registry import ServedVersion
 from app.runtime.servable import Servable
@@ -73,17 +81,36 @@ def prepare_all(
     return _each_file(uploads, lambda index: prepare_image(images[index], mode))
 
 
-def is_quick(
+def quick_inputs(
     uploads: Sequence[Upload], images: Sequence[Opened], mode: NormalizeMode, max_bytes: int
-) -> bool:
-    """Whether decoding is cheap enough for the event loop: a few small 28x28 files.
+) -> list[Prepared] | None:
+    """The model inputs, decoded here, when that is cheap enough for the event loop; else None.
 
-    The header decides, not the byte count alone: a few hundred bytes of PNG can hold a
-    4096x4096 canvas whose normalisation takes far longer than a thread hand-off.
+    Cheap means a few small 28x28 files that pass through as sent. The header decides the size,
+    not the byte count alone: a few hundred bytes of PNG can hold a 4096x4096 canvas whose
+    normalisation takes far longer than a thread hand-off. With ``normalize=auto`` only the
+    pixels tell whether a 28x28 image passes through (it looks like MNIST) or is normalised
+    (~1 ms, e.g. an inverted digit), so the files are decoded to look, ~20 µs for a PNG digit,
+    and the decoded inputs are what the request then uses.
     """
     if mode is NormalizeMode.ALWAYS or sum(len(upload.data) for upload in uploads) > max_bytes:
-        return False
-    return all(image.size == (MNIST_SIZE, MNIST_SIZE) for image in images)
+        return None
+    if not all(image.size == (MNIST_SIZE, MNIST_SIZE) for image in images):
+        return None
+    if mode is NormalizeMode.NEVER:
+        return prepare_all(uploads, images, mode)  # the strict contract: its errors are final
+    inputs = []
+    for image in images:
+        try:
+            strict = prepare_image(image, NormalizeMode.NEVER)
+        except ApiError:
+            # Refused as sent, yet normalising may still find ink (say, black strokes on a
+            # transparent canvas, which the strict contract composites on black).
+            return None
+        if not looks_like_mnist(strict.pixels):
+            return None
+        inputs.append(strict)  # what normalize=auto gives a 28x28 image that looks like MNIST
+    return inputs
 
 
 def stack(inputs: Sequence[Prepared]) -> Pixels:
@@ -149,16 +176,23 @@ async def infer(
     # Headers only (sizes, limits): cheap, and they decide where decoding runs.
     images = read_headers(uploads, limits)
     mode, return_input = options.normalize, options.return_input
-    inline = is_quick(uploads, images, mode, options.inline_max_bytes)
+    inputs = quick_inputs(uploads, images, mode, options.inline_max_bytes)
     if served.batcher is None:
-        work = partial(
-            predict_uploads, servable, uploads, images, mode=mode, return_input=return_input
-        )
-        body = work() if inline else await anyio.to_thread.run_sync(work)
+        if inputs is not None:
+            probabilities = servable.probabilities(stack(inputs))
+            body = response_body(
+                servable, uploads, inputs, probabilities, return_input=return_input
+            )
+        else:
+            work = partial(
+                predict_uploads, servable, uploads, images, mode=mode, return_input=return_input
+            )
+            body = await anyio.to_thread.run_sync(work)
         metrics.observe_batch(len(uploads))
     else:
-        decode = partial(prepare_all, uploads, images, mode)
-        inputs = decode() if inline else await anyio.to_thread.run_sync(decode)
+        if inputs is None:
+            decode = partial(prepare_all, uploads, images, mode)
+            inputs = await anyio.to_thread.run_sync(decode)
         probabilities = await served.batcher.predict(stack(inputs))
         body = response_body(servable, uploads, inputs, probabilities, return_input=return_input)
     metrics.count_model_request(served.model, served.version)

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 
@@ -26,6 +25,7 @@ from app.observability.logs import configure_logging, flush_logs
 from app.observability.metrics import Metrics, MetricsMiddleware
 from app.observability.middleware import RequestContextMiddleware, StartupFailureMiddleware
 from app.protocols.native import health, models, predict
+from app.protocols.native.cors import CORSMiddleware
 from app.protocols.native.errors import install_error_handlers
 from app.repository.registry import ModelRecord, ModelRegistry
 from app.repository.watcher import RepositoryWatcher

@@ -49,8 +49,8 @@ def time_paths(
 def build_paths(model_path: Path, png: bytes) -> dict[str, Callable[[], object]]:
     import tensorflow as tf
 
-    from app.images.decoding import ImageLimits, decode
-    from app.images.normalize import NormalizeMode
+    from app.images.decoding import ImageLimits, prepare_image, read_header
+    from app.images.normalize import NormalizeMode, Prepared
     from app.runtime.compiler import compile_serving_signature
     from app.runtime.litert import CompiledModel
 
@@ -69,15 +69,18 @@ def build_paths(model_path: Path, png: bytes) -> dict[str, Callable[[], object]]
 
     limits = ImageLimits(max_side=4096, max_pixels=4096 * 4096)
 
+    def decode() -> Prepared:
+        return prepare_image(read_header(png, limits), NormalizeMode.AUTO)
+
     def ours() -> object:
         # The service's own steps: its checked decoder, then the compiled model.
-        return compiled.predict(decode(png, limits, NormalizeMode.AUTO).pixels[np.newaxis])
+        return compiled.predict(decode().pixels[np.newaxis])
 
     return {
         "naive: PNG -> probabilities": naive,
         "ours: PNG -> probabilities": ours,
         "stage: Pillow decode (naive)": pillow_decode,
-        "stage: app.images.decoding.decode (auto)": lambda: decode(png, limits, NormalizeMode.AUTO),
+        "stage: header + prepare_image (auto)": decode,
         "stage: TF signature, pre-shaped tensor": lambda: signature(images=tensor),
         "stage: compiled model (LiteRT)": lambda: compiled.predict(pixels),
     }

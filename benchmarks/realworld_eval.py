@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from app.images.normalize import NoInkError, prepare
+from app.images.normalize import BlankImageError, prepare
 from benchmarks.renderings import KINDS
 from training import data
 
@@ -120,7 +120,7 @@ def evaluate(
         start = time.perf_counter()
         try:
             prepared = prepare(upload, mode)
-        except NoInkError:
+        except BlankImageError:
             readable[i] = False
             continue
         finally:

@@ -53,7 +53,7 @@ def run(
     from training.model import SoftmaxRegression
     from training.train import History, Trainer
 
-    model = SoftmaxRegression(seed=config.seed)
+    model = SoftmaxRegression()
     history: History = Trainer(model, config).fit(train_x, train_y, val_x, val_y, progress=progress)
     print(
         f"trained {history.steps} steps in {history.seconds:.2f} s "

@@ -36,10 +36,8 @@ _MAD_TO_SIGMA = 1.4826
 _RAMP_SIGMAS = 3.0
 
 
-class NoInkError(ValueError):
+class BlankImageError(ValueError):
     """The image holds nothing that stands out from its background: no digit to read."""
-
-    code = "no_ink"
 
 
 def border(gray: FloatImage, width: int = 1) -> FloatImage:
@@ -144,7 +142,7 @@ def ink_map(foreground: FloatImage) -> tuple[FloatImage, Mask]:
     threshold = max(otsu_threshold(foreground), noise_floor, median + MIN_CONTRAST / 2)
     strokes = foreground[foreground > threshold]
     if strokes.size == 0 or float(strokes.max()) - median < MIN_CONTRAST:
-        raise NoInkError("the image has no ink: nothing stands out from the background")
+        raise BlankImageError("the image has no ink: nothing stands out from the background")
     ink_level = max(float(np.median(strokes)), threshold + 1.0)
     start = median + _RAMP_SIGMAS * spread
     soft = np.clip((foreground - start) / (ink_level - start), 0.0, 1.0).astype(np.float32)
@@ -171,7 +169,7 @@ _GAP_FRACTION = 0.25
 def _main_span(profile: npt.NDArray[np.float32]) -> slice:
     inked = np.flatnonzero(profile > 0)
     if inked.size == 0:
-        raise NoInkError("the image has no ink: nothing stands out from the background")
+        raise BlankImageError("the image has no ink: nothing stands out from the background")
     breaks = np.flatnonzero(np.diff(inked) > 1)
     starts = np.concatenate(([inked[0]], inked[breaks + 1]))
     stops = np.concatenate((inked[breaks], [inked[-1]])) + 1

@@ -34,8 +34,6 @@ _SIXTEEN_TO_EIGHT_BIT = 65535.0 / 255.0
 class UnsupportedModeError(ValueError):
     """The image's pixel format cannot be turned into grey levels."""
 
-    code = "unsupported_image_mode"
-
     def __init__(self, mode: str) -> None:
         super().__init__(f"images with pixel format {mode!r} are not supported")
         self.mode = mode

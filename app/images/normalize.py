@@ -21,7 +21,7 @@ from PIL import Image
 from app.images.ink import (
     MIN_CONTRAST,
     WHITE,
-    NoInkError,
+    BlankImageError,
     background,
     denoise,
     ink_box,
@@ -34,7 +34,7 @@ from app.images.luminance import FloatImage, UnsupportedModeError, to_luminance
 
 __all__ = [
     "MNIST_SIZE",
-    "NoInkError",
+    "BlankImageError",
     "NormalizeMode",
     "Prepared",
     "UnsupportedModeError",
@@ -76,8 +76,6 @@ class NormalizeMode(StrEnum):
 class WrongSizeError(ValueError):
     """A strict (``normalize=never``) upload that is not 28x28."""
 
-    code = "wrong_image_size"
-
     def __init__(self, received: tuple[int, int], expected: tuple[int, int]) -> None:
         super().__init__(
             f"the image is {received[0]}x{received[1]} pixels; expected"
@@ -103,7 +101,7 @@ def prepare(image: Image.Image | Pixels, mode: NormalizeMode) -> Prepared:
     ``never`` is the strict contract (28x28, alpha composited on black, values as sent);
     ``auto`` keeps that path for 28x28 images that already look like MNIST, so an MNIST test
     image gives exactly the SavedModel's own prediction, and normalises everything else;
-    ``always`` normalises every image. Raises :class:`WrongSizeError` or :class:`NoInkError`.
+    ``always`` normalises every image. Raises :class:`WrongSizeError` or :class:`BlankImageError`.
     """
     size = (image.shape[1], image.shape[0]) if isinstance(image, np.ndarray) else image.size
     if size == (MNIST_SIZE, MNIST_SIZE) and mode is not NormalizeMode.ALWAYS:
@@ -135,11 +133,11 @@ def normalize(gray: npt.NDArray[np.generic]) -> Pixels:
     Ink is made light on dark, the background (even uneven) is subtracted and thresholded from
     the image's own statistics, the ink's bounding box is scaled to fit 20x20 with its aspect
     ratio kept and anti-aliasing, and the result is pasted into 28x28 with its centre of mass
-    on the centre. Raises :class:`NoInkError` when nothing stands out from the background.
+    on the centre. Raises :class:`BlankImageError` when nothing stands out from the background.
     """
     working = _working_copy(np.asarray(gray, dtype=np.float32))
     if working.size == 0 or float(np.ptp(working)) < MIN_CONTRAST:
-        raise NoInkError("the image has no ink: it is a single flat colour")
+        raise BlankImageError("the image has no ink: it is a single flat colour")
     working = light_on_dark(denoise(working))
     ink, strokes = ink_map(working - background(working))
     rows, cols = ink_box(strokes)
@@ -178,7 +176,7 @@ def _strict_pixels(image: Image.Image | Pixels) -> Pixels:
 
 def _require_ink(pixels: Pixels) -> None:
     if int(pixels.max()) - int(pixels.min()) < MIN_CONTRAST:
-        raise NoInkError("the image has no ink: nothing stands out from the background")
+        raise BlankImageError("the image has no ink: nothing stands out from the background")
 
 
 def _to_pixels(values: FloatImage) -> Pixels:
@@ -216,7 +214,7 @@ def _centre_on_mass(digit: FloatImage) -> FloatImage:
     """Paste into a 28x28 field so that the centre of mass lands on MNIST's centre pixel."""
     total = float(digit.sum())
     if total <= 0:
-        raise NoInkError("the image has no ink: nothing stands out from the background")
+        raise BlankImageError("the image has no ink: nothing stands out from the background")
     ys, xs = np.indices(digit.shape)
     top = int(np.floor(MNIST_CENTRE - float((ys * digit).sum()) / total + 0.5))
     left = int(np.floor(MNIST_CENTRE - float((xs * digit).sum()) / total + 0.5))

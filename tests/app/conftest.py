@@ -143,3 +143,24 @@ def servable(app: FastAPI, client: httpx.AsyncClient) -> Servable:
     assert record.newest.servable is not None
     served: Servable = record.newest.servable
     return served
+
+
+ReferenceAnswers = tuple[np.ndarray[Any, np.dtype[np.float32]], np.ndarray[Any, np.dtype[np.int64]]]
+SavedModelReference = Callable[[np.ndarray[Any, np.dtype[np.uint8]]], ReferenceAnswers]
+
+
+@pytest.fixture(scope="session")
+def saved_model_reference(model_dir: Path) -> SavedModelReference:
+    """TensorFlow's own answers from the test SavedModel: ``uint8 [N, 28, 28]`` -> (probabilities,
+    digits), from its ``serving_default`` signature, independently of the app's runtime."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(model_dir / MODEL_NAME / "1"))
+
+    def answers(images: np.ndarray[Any, np.dtype[np.uint8]]) -> ReferenceAnswers:
+        # Looked up through ``loaded`` on each call, which keeps the model's variables alive.
+        signature = loaded.signatures["serving_default"]
+        outputs = signature(images=tf.constant(images, dtype=tf.uint8))
+        return np.asarray(outputs["probabilities"]), np.asarray(outputs["digit"])
+
+    return answers

@@ -4,33 +4,18 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 import struct
 import zlib
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from tests.mnist_files import mnist_dir
+
 Pixels = npt.NDArray[np.uint8]
-
-_REPO = Path(__file__).resolve().parents[2]
-
-
-def mnist_dir() -> Path:
-    """The MNIST files: $MNIST_DATA_DIR, else ../shared/mnist beside the clone (as in CI)."""
-    if configured := os.environ.get("MNIST_DATA_DIR"):
-        return Path(configured)
-    # A git worktree sits one level deeper than a clone (<root>/wt/<name>).
-    for root in (_REPO.parent, _REPO.parent.parent):
-        if (root / "shared" / "mnist").is_dir():
-            return root / "shared" / "mnist"
-    raise FileNotFoundError(
-        f"MNIST files not found: set MNIST_DATA_DIR or put them in {_REPO.parent}/shared/mnist"
-    )
 
 
 def digit_pixels(seed: int = 0) -> Pixels:
@@ -57,7 +42,11 @@ def png(pixels: Pixels) -> bytes:
 
 @cache
 def mnist_test_set(count: int = 20) -> tuple[Pixels, npt.NDArray[np.uint8]]:
-    """The first ``count`` MNIST test images ``[count, 28, 28]`` and their labels."""
+    """The first ``count`` MNIST test images ``[count, 28, 28]`` and their labels.
+
+    Without the files this raises, naming the places it looked: the tests that use it are core
+    ones, so they stop rather than skip, in CI and elsewhere.
+    """
     folder = mnist_dir()
     images = gzip.decompress((folder / "t10k-images-idx3-ubyte.gz").read_bytes())
     labels = gzip.decompress((folder / "t10k-labels-idx1-ubyte.gz").read_bytes())

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.dataplane import Upload, is_quick, read_headers
+from app.dataplane import Upload, quick_inputs, read_headers
 from app.errors import NotAnImageError
 from app.images.decoding import ImageLimits
 from app.images.normalize import NormalizeMode
@@ -18,7 +18,7 @@ LIMIT = 4096
 def quick(mode: NormalizeMode, max_bytes: int, *blobs: bytes) -> bool:
     uploads = [Upload(filename=None, data=blob) for blob in blobs]
     images = read_headers(uploads, ImageLimits(max_side=4096, max_pixels=4096 * 4096))
-    return is_quick(uploads, images, mode, max_bytes)
+    return quick_inputs(uploads, images, mode, max_bytes) is not None
 
 
 def test_small_28x28_files_are_decoded_on_the_event_loop() -> None:
@@ -30,6 +30,24 @@ def test_a_small_file_holding_a_large_canvas_goes_to_a_thread() -> None:
     canvas = encode(Image.new("L", (1024, 1024)), optimize=True)
     assert len(canvas) <= LIMIT
     assert not quick(NormalizeMode.AUTO, LIMIT, canvas)
+
+
+def test_small_28x28_files_that_need_normalising_go_to_a_thread() -> None:
+    """Dark digits on light ground, small enough in bytes, are still normalised: ~1 ms each."""
+    inverted = [png(255 - digit_pixels(seed)) for seed in range(13)]
+    assert sum(map(len, inverted)) <= LIMIT
+    assert not quick(NormalizeMode.AUTO, LIMIT, *inverted)
+    assert not quick(NormalizeMode.AUTO, LIMIT, png(digit_pixels()), inverted[0])
+    # The strict contract never normalises, so the same files decode on the event loop.
+    assert quick(NormalizeMode.NEVER, LIMIT, *inverted)
+
+
+def test_a_28x28_file_refused_as_sent_goes_to_a_thread() -> None:
+    # Black strokes on a transparent canvas are blank as sent (composited on black), but
+    # normalisation composites them on white and finds the digit.
+    strokes = np.zeros((28, 28, 4), np.uint8)
+    strokes[..., 3] = digit_pixels()
+    assert not quick(NormalizeMode.AUTO, LIMIT, encode(Image.fromarray(strokes)))
 
 
 def test_normalize_always_and_large_bodies_go_to_a_thread() -> None:

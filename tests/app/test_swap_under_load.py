@@ -104,7 +104,7 @@ async def test_swaps_under_load_fail_no_request(
             await served_enough(http, 4)
             stop.set()
             await asyncio.gather(*load)
-        log = server.output()
+    log = server.output()  # once stopped: log lines are buffered for up to a second
 
     assert failures == []
     statuses = Counter(status for status, _, _ in answers)
@@ -113,7 +113,8 @@ async def test_swaps_under_load_fail_no_request(
     assert set(by_version) == {1, 2, 3, 4}
     for version, seed in SEEDS.items():
         expected = expected_probabilities(image, seed)
-        computed = [p for _, v, p in answers if v == version]
+        computed = [p for _, v, p in answers if v == version and p is not None]
         np.testing.assert_allclose(computed, np.tile(expected, (len(computed), 1)), atol=1e-5)
     assert "Traceback" not in log
-    assert log.count('"message":"model version unloading"') == 4  # 1, 2, 3, then 2 again
+    # 1, 2, 3, then 2 again while serving; 4 at shutdown.
+    assert log.count('"message":"model version unloading"') == 5

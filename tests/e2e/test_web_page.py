@@ -5,13 +5,14 @@ is already running (a container, say) instead of starting one; CHROMIUM_PATH to 
 """
 
 import math
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from PIL import Image
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Request, expect
 
 from tests.app.samples import mnist_test_set
 from tests.e2e.conftest import WebPage
@@ -26,6 +27,17 @@ CLOSED_LOOP: list[Point] = [
     (0.5 + 0.24 * math.sin(2 * math.pi * i / 40), 0.5 - 0.33 * math.cos(2 * math.pi * i / 40))
     for i in range(43)
 ]
+
+
+# The page's delay between the last stroke and its request, read from its own source.
+_APP_JS = (Path(__file__).parents[2] / "app" / "web" / "static" / "app.js").read_text()
+_DEBOUNCE = re.search(r"const DEBOUNCE_MS = (\d+);", _APP_JS)
+assert _DEBOUNCE is not None, "app.js no longer defines DEBOUNCE_MS"
+DEBOUNCE_MS = int(_DEBOUNCE[1])
+
+
+def is_predict(request: Request) -> bool:
+    return urlsplit(request.url).path.endswith("/predict")
 
 
 def to_page(page: Page, points: list[Point]) -> list[Point]:
@@ -173,6 +185,8 @@ def test_uploading_an_mnist_test_digit_shows_its_label(
 def test_clear_resets_the_display(web: WebPage) -> None:
     page = web.page
     canvas = page.locator("#pad")
+    predictions: list[Request] = []
+    page.on("request", lambda request: predictions.append(request) if is_predict(request) else None)
     draw_with_mouse(page, VERTICAL_STROKE)
     expect(page.locator("#digit")).not_to_have_text("?")
     assert not canvas_is_blank(canvas)
@@ -185,8 +199,16 @@ def test_clear_resets_the_display(web: WebPage) -> None:
     expect(page.locator("#seen")).to_be_hidden()
     assert bar_values(page) == [0.0] * 10
     assert canvas_is_blank(canvas)
-    # Nothing drawn means nothing sent: no late answer may bring a guess back.
-    page.wait_for_timeout(1000)
+    # Nothing drawn means nothing sent: no late answer may bring a guess back. Every request
+    # sent so far is seen to its end, and a page timer set now with the debounce delay fires
+    # after any prediction scheduled before the clear would have: then nothing more may go out.
+    sent = len(predictions)
+    for request in predictions[:sent]:
+        response = request.response()
+        if response is not None:
+            response.finished()
+    page.evaluate("delay => new Promise(resolve => setTimeout(resolve, delay))", DEBOUNCE_MS)
+    assert len(predictions) == sent
     expect(page.locator("#digit")).to_have_text("?")
     web.screenshot("06-cleared")
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.mnist_files import require_mnist
 from tests.training.synthetic import digits, idx_bytes, write_dataset, write_idx
 from training.data import (
     FILES,
@@ -27,8 +27,6 @@ from training.data import (
     verify_checksums,
 )
 from training.errors import ChecksumError, DataError, MissingDataError
-
-SHARED_MNIST = Path(os.environ.get("MNIST_DATA_DIR", Path(__file__).parents[3] / "shared/mnist"))
 
 
 @pytest.mark.parametrize("gz", [True, False], ids=["gzipped", "raw"])
@@ -120,8 +118,18 @@ def test_checksum_mismatch_names_each_differing_file(tmp_path: Path) -> None:
     assert "--skip-checksums" in message
 
 
-def test_canonical_checksums_pass() -> None:
-    verify_checksums(dict(SHA256), Path("anywhere"))
+def test_the_real_files_pass_the_checksum_check() -> None:
+    folder = require_mnist()
+    # Hashed here, not by read_idx, so that the check is held against an independent digest.
+    actual = {stem: hashlib.sha256(_uncompressed(folder, stem)).hexdigest() for stem in FILES}
+    verify_checksums(actual, folder)
+    assert actual == SHA256
+    assert load_mnist(folder).checksums == actual
+
+
+def _uncompressed(folder: Path, stem: str) -> bytes:
+    zipped = folder / f"{stem}.gz"
+    return gzip.decompress(zipped.read_bytes()) if zipped.exists() else (folder / stem).read_bytes()
 
 
 def test_missing_files_are_named(tmp_path: Path) -> None:
@@ -149,10 +157,9 @@ def test_describe_prints_shapes_and_label_distribution() -> None:
     assert "9:3]" in line
 
 
-@pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason=f"no MNIST copy at {SHARED_MNIST}")
 def test_the_shared_mnist_labels_are_canonical() -> None:
     """The real label files (small) pass the checksum and show the published test distribution."""
-    labels = read_idx(SHARED_MNIST / f"{TEST_LABELS}.gz", LABELS_MAGIC)
+    labels = read_idx(require_mnist() / f"{TEST_LABELS}.gz", LABELS_MAGIC)
     assert labels.sha256 == SHA256[TEST_LABELS]
     expected = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     assert np.bincount(labels.array, minlength=10).tolist() == expected

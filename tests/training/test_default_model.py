@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.mnist_files import require_mnist
 from tests.training.test_cli import CONTRACT_KEYS
-from tests.training.test_data import SHARED_MNIST
 from training.data import SHA256, load_mnist
 
 DEFAULT_MODEL = Path(__file__).parents[2] / "model" / "mnist" / "1"
@@ -32,11 +32,10 @@ def test_metadata_follows_the_contract_and_meets_the_target(metadata: dict[str, 
     assert accuracy >= 0.925
 
 
-@pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason=f"no MNIST copy at {SHARED_MNIST}")
 def test_the_model_scores_its_recorded_accuracy_on_the_real_test_set(
     metadata: dict[str, object],
 ) -> None:
-    mnist = load_mnist(SHARED_MNIST)
+    mnist = load_mnist(require_mnist())
     loaded = tf.saved_model.load(str(DEFAULT_MODEL))
     out = loaded.signatures["serving_default"](images=tf.constant(mnist.test_images))
     digits = out["digit"].numpy()

@@ -14,7 +14,7 @@ from training.train import Trainer, make_optimizer
 
 def fit(config: TrainConfig) -> tuple[SoftmaxRegression, Trainer, list[float], list[float]]:
     images, labels = digits(500, seed=5)
-    model = SoftmaxRegression(seed=config.seed)
+    model = SoftmaxRegression()
     trainer = Trainer(model, config)
     history = trainer.fit(images[100:], labels[100:], images[:100], labels[:100], progress=False)
     assert history.steps == config.epochs * -(-400 // config.batch_size)

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import struct
+import zlib
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pyspng
 import pytest
 from PIL import Image, PngImagePlugin
 
 from app.errors import ApiError
-from app.images.decoding import GreyPng, ImageLimits, decode, open_image, prepare_image, read_header
+from app.images import decoding
+from app.images.decoding import GreyPng, ImageLimits, prepare_image, read_header
 from app.images.normalize import NormalizeMode, Prepared
 from tests.app.samples import digit_pixels, encode, png
 
 LIMITS = ImageLimits(max_side=4096, max_pixels=4096 * 4096)
+
+
+def decode(data: bytes, mode: NormalizeMode) -> Prepared:
+    """The service's two steps: the header on the event loop, then decoding and normalisation."""
+    return prepare_image(read_header(data, LIMITS), mode)
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP"])
@@ -30,7 +38,7 @@ def test_damaged_files_give_client_errors_only(fmt: str) -> None:
             damaged[position] = int(rng.integers(0, 256))
         damaged = damaged[: int(rng.integers(1, len(damaged) + 1))]
         try:
-            pixels = decode(bytes(damaged), LIMITS, NormalizeMode.NEVER).pixels
+            pixels = decode(bytes(damaged), NormalizeMode.NEVER).pixels
         except ApiError as error:
             statuses.add(error.status)
         else:
@@ -45,18 +53,18 @@ def test_exif_orientation_is_applied() -> None:
     pixels[2, :5] = 255  # mark the top-left corner
     upright = Image.fromarray(pixels)
     # Stored rotated, with EXIF saying "rotate 90 degrees clockwise to display" (orientation 6).
-    stored = upright.transpose(Image.Transpose.ROTATE_90)
+    stored = upright.transpose(Image.Transpose.ROTATE_90).convert("RGB")
     exif = Image.Exif()
     exif[0x0112] = 6
-    image = open_image(encode(stored, "PNG", exif=exif), LIMITS)
-    np.testing.assert_array_equal(np.asarray(image), pixels)
+    decoded = decode(encode(stored, "PNG", exif=exif), NormalizeMode.NEVER)
+    np.testing.assert_array_equal(decoded.pixels, pixels)
 
 
 def test_thirty_two_bit_integer_pixels_in_byte_range_keep_their_values() -> None:
     pixels = digit_pixels()
     wide = Image.fromarray(pixels.astype(np.int32))
     assert wide.mode == "I"
-    decoded = decode(encode(wide, "TIFF"), LIMITS, NormalizeMode.NEVER)
+    decoded = decode(encode(wide, "TIFF"), NormalizeMode.NEVER)
     np.testing.assert_array_equal(decoded.pixels, pixels)
 
 
@@ -85,16 +93,150 @@ def _outcome(step: Callable[[], Prepared]) -> tuple[str, Any]:
     return "ok", (prepared.pixels.tolist(), prepared.normalized)
 
 
+def _served(data: bytes, mode: NormalizeMode) -> tuple[str, Any]:
+    """The outcome as the service decodes the file."""
+    return _outcome(lambda: decode(data, mode))
+
+
+def _with_pillow(data: bytes, mode: NormalizeMode, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The outcome with the fast path switched off, so that Pillow decodes every file."""
+    with monkeypatch.context() as patch:
+        patch.setattr(decoding, "_grey_png", lambda data: None)
+        return _served(data, mode)
+
+
 @pytest.mark.parametrize("name", list(_grey_pngs()))
 @pytest.mark.parametrize("mode", list(NormalizeMode))
 def test_greyscale_pngs_take_the_fast_path_with_pillows_results(
-    name: str, mode: NormalizeMode
+    name: str, mode: NormalizeMode, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = _grey_pngs()[name]
+    header = read_header(data, LIMITS)
+    assert isinstance(header, GreyPng)
+    assert decoding._decode_grey_png(header) is not None  # libspng, not the fallback, decoded it
+    assert _served(data, mode) == _with_pillow(data, mode, monkeypatch)
+
+
+def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """A PNG's chunks as (type, data), CRCs dropped."""
+    chunks, position = [], 8
+    while position < len(data):
+        (length,) = struct.unpack_from(">I", data, position)
+        chunks.append(
+            (data[position + 4 : position + 8], data[position + 8 : position + 8 + length])
+        )
+        position += 12 + length
+    return chunks
+
+
+def _chunk(kind: bytes, body: bytes, crc: int | None = None) -> bytes:
+    crc = zlib.crc32(kind + body) if crc is None else crc
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+
+def _assemble(*chunks: bytes) -> bytes:
+    return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
+
+
+def _damaged_pngs() -> dict[str, bytes]:
+    """Greyscale PNGs broken in the ways a network, a disk or a careless encoder break them."""
+    data = png(digit_pixels(seed=4))
+    (_, header), (_, stream), _ = _chunks(data)
+    ihdr, idat, iend = _chunk(b"IHDR", header), _chunk(b"IDAT", stream), _chunk(b"IEND", b"")
+    assert data == _assemble(ihdr, idat, iend)  # what the damage below starts from
+    bad_adler = stream[:-1] + bytes([stream[-1] ^ 1])
+
+    def bad_crc(kind: bytes, body: bytes) -> bytes:
+        return _chunk(kind, body, zlib.crc32(kind + body) ^ 1)
+
+    return {
+        "bad IHDR CRC": _assemble(bad_crc(b"IHDR", header), idat, iend),
+        "bad CRC in a chunk before the image data": _assemble(
+            ihdr, bad_crc(b"gAMA", struct.pack(">I", 45455)), idat, iend
+        ),
+        "bad IDAT CRC": _assemble(ihdr, bad_crc(b"IDAT", stream), iend),
+        "bad IEND CRC": _assemble(ihdr, idat, bad_crc(b"IEND", b"")),
+        "bad adler32": _assemble(ihdr, _chunk(b"IDAT", bad_adler), iend),
+        "bad adler32, image data in two chunks": _assemble(
+            ihdr, _chunk(b"IDAT", bad_adler[:40]), _chunk(b"IDAT", bad_adler[40:]), iend
+        ),
+        "no adler32": _assemble(ihdr, _chunk(b"IDAT", stream[:-4]), iend),
+        "zlib stream cut short": _assemble(ihdr, _chunk(b"IDAT", stream[:-12]), iend),
+        "file cut inside IDAT": _assemble(ihdr, idat[: len(idat) // 2]),
+        "file cut inside IEND": data[:-6],
+        "no IEND": _assemble(ihdr, idat),
+        "extra data after IEND": data + b"\x00garbage after the end",
+        "extra zlib data after the stream": _assemble(
+            ihdr, _chunk(b"IDAT", stream + zlib.compress(b"more")), iend
+        ),
+        "a gAMA chunk too short": _assemble(ihdr, _chunk(b"gAMA", b"\x00\x00"), idat, iend),
+        "a tRNS chunk too short": _assemble(ihdr, _chunk(b"tRNS", b"\x00"), idat, iend),
+        "a pHYs chunk too short after the image data": _assemble(
+            ihdr, idat, _chunk(b"pHYs", b"\x00"), iend
+        ),
+        "an unknown critical chunk": _assemble(ihdr, _chunk(b"QQQQ", b"?"), idat, iend),
+        "two IHDR chunks": _assemble(ihdr, ihdr, idat, iend),
+        "no IDAT": _assemble(ihdr, iend),
+    }
+
+
+@pytest.mark.parametrize("name", list(_damaged_pngs()))
+@pytest.mark.parametrize("mode", [NormalizeMode.AUTO, NormalizeMode.NEVER])
+def test_damaged_greyscale_pngs_get_pillows_verdict(
+    name: str, mode: NormalizeMode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _damaged_pngs()[name]
     assert isinstance(read_header(data, LIMITS), GreyPng)
-    fast = _outcome(lambda: decode(data, LIMITS, mode))
-    with_pillow = _outcome(lambda: prepare_image(open_image(data, LIMITS), mode))
-    assert fast == with_pillow
+    assert _served(data, mode) == _with_pillow(data, mode, monkeypatch)
+
+
+def test_corrupt_zlib_data_is_an_error_even_where_libspng_decodes_it() -> None:
+    data = _damaged_pngs()["bad adler32"]
+    np.testing.assert_array_equal(pyspng.load(data), digit_pixels(seed=4))  # libspng's verdict
+    with pytest.raises(ApiError) as caught:
+        decode(data, NormalizeMode.NEVER)
+    assert caught.value.code == "truncated_image"
+
+
+def test_a_png_that_libspng_refuses_is_decoded_by_pillow() -> None:
+    data = _damaged_pngs()["two IHDR chunks"]
+    header = read_header(data, LIMITS)
+    assert isinstance(header, GreyPng)
+    assert decoding._intact(header)  # so it is libspng, not the checks before it, that refuses
+    with pytest.raises(RuntimeError):
+        pyspng.load(data)
+    decoded = decode(data, NormalizeMode.NEVER)
+    np.testing.assert_array_equal(decoded.pixels, digit_pixels(seed=4))
+
+
+@pytest.mark.parametrize("name", ["28x28 with a tRNS chunk", "28x28 with a gAMA chunk"])
+def test_damage_behind_valid_crcs_gets_pillows_verdict(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bytes changed or cut inside a chunk whose CRC is then fixed, as a broken encoder writes."""
+    chunks = _chunks(_grey_pngs()[name])
+    rng = np.random.default_rng(11)
+    verdicts = set()
+    for _ in range(150):
+        damaged = list(chunks)
+        index = int(rng.integers(0, len(damaged)))
+        kind, body = damaged[index]
+        changed = bytearray(body)
+        if changed and rng.random() < 0.7:
+            changed[int(rng.integers(0, len(changed)))] = int(rng.integers(0, 256))
+        else:
+            changed = changed[: int(rng.integers(0, len(changed) + 1))]
+        damaged[index] = (kind, bytes(changed))
+        data = _assemble(*(_chunk(kind, body) for kind, body in damaged))
+        try:
+            header = read_header(data, LIMITS)
+        except ApiError:
+            continue  # a broken header is refused before either decoder runs
+        if isinstance(header, GreyPng):
+            outcome = _served(data, NormalizeMode.AUTO)
+            assert outcome == _with_pillow(data, NormalizeMode.AUTO, monkeypatch)
+            verdicts.add(outcome[0])
+    assert {"ok", "truncated_image"} <= verdicts
 
 
 @pytest.mark.parametrize(
@@ -118,7 +260,7 @@ def test_a_greyscale_png_with_exif_orientation_is_shown_upright() -> None:
     exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
     stored = encode(Image.fromarray(pixels).transpose(Image.Transpose.ROTATE_90), exif=exif)
     assert isinstance(read_header(stored, LIMITS), Image.Image)  # libspng would ignore EXIF
-    np.testing.assert_array_equal(decode(stored, LIMITS, NormalizeMode.NEVER).pixels, pixels)
+    np.testing.assert_array_equal(decode(stored, NormalizeMode.NEVER).pixels, pixels)
 
 
 def test_a_damaged_greyscale_png_gets_pillows_verdict() -> None:
@@ -126,5 +268,21 @@ def test_a_damaged_greyscale_png_gets_pillows_verdict() -> None:
     cut = data[: len(data) - 30]  # the end of the image data and the IEND chunk are missing
     assert isinstance(read_header(cut, LIMITS), GreyPng)
     with pytest.raises(ApiError) as caught:
-        decode(cut, LIMITS, NormalizeMode.NEVER)
+        decode(cut, NormalizeMode.NEVER)
     assert caught.value.code == "truncated_image"
+
+
+def test_image_data_longer_than_the_header_says_is_left_to_pillow() -> None:
+    """Inflating stops at the image's size: a zlib bomb costs the fast path nothing."""
+    pixels = digit_pixels()
+    (_, header), _, _ = _chunks(png(pixels))
+    rows = b"".join(b"\x00" + row.tobytes() for row in pixels)  # filter type 0: bytes as they are
+    data = _assemble(
+        _chunk(b"IHDR", header),
+        _chunk(b"IDAT", zlib.compress(rows + bytes(50_000_000))),
+        _chunk(b"IEND", b""),
+    )
+    opened = read_header(data, LIMITS)
+    assert isinstance(opened, GreyPng)
+    assert not decoding._intact(opened)
+    np.testing.assert_array_equal(decode(data, NormalizeMode.NEVER).pixels, pixels)

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from app.images.normalize import (
-    NoInkError,
+    BlankImageError,
     NormalizeMode,
     WrongSizeError,
     encode_png_base64,
@@ -46,6 +46,25 @@ def ink_extent(pixels: Pixels) -> tuple[int, int]:
         np.flatnonzero((pixels >= 128).any(axis=0)),
     )
     return int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1)
+
+
+def overlap(a: Pixels, b: Pixels) -> float:
+    """Intersection over union of the two images' ink (pixels at half intensity or more)."""
+    a_ink, b_ink = a >= 128, b >= 128
+    return float((a_ink & b_ink).sum() / (a_ink | b_ink).sum())
+
+
+def overlap_bound(reference: Pixels, low: int, high: int) -> float:
+    """The least overlap with ``reference`` if only its pixels in ``[low, high)`` change sides.
+
+    A step that moves no grey level by more than the band's reach can only flip pixels whose
+    level lies within it: ink pixels below ``high`` may fall below 128, background pixels from
+    ``low`` up may rise above it, and nothing else crosses.
+    """
+    ink = reference >= 128
+    lost = int((ink & (reference < high)).sum())
+    gained = int((~ink & (reference >= low)).sum())
+    return (int(ink.sum()) - lost) / (int(ink.sum()) + gained)
 
 
 def seven(size: int = 200, polarity: str = "dark_on_light", width: int = 16) -> Image.Image:
@@ -124,7 +143,11 @@ def test_a_transparent_background_is_background_whatever_its_colour(
 
     pixels = prepare(transparent_seven(ink_rgb, garbage), NormalizeMode.AUTO).pixels
 
-    assert np.abs(pixels.astype(int) - expected).max() <= 2
+    # Bit-identical: the seven is drawn without anti-aliasing, so alpha is 0 or 255 and
+    # compositing is exact whatever colour hides under it; the ink then differs from the
+    # reference only in contrast (203 grey levels for the blue ink instead of 255), and
+    # normalisation takes its thresholds and ink level from the image, so contrast cancels out.
+    np.testing.assert_array_equal(pixels, expected)
 
 
 def test_strict_luminance_composites_transparency_on_black() -> None:
@@ -149,13 +172,13 @@ def test_strict_luminance_composites_transparency_on_black() -> None:
 )
 @pytest.mark.parametrize("mode", [NormalizeMode.AUTO, NormalizeMode.ALWAYS])
 def test_an_image_without_ink_is_refused(image: Image.Image, mode: NormalizeMode) -> None:
-    with pytest.raises(NoInkError):
+    with pytest.raises(BlankImageError):
         prepare(image, mode)
 
 
 @pytest.mark.parametrize("value", [0, 255])
 def test_a_blank_28x28_image_is_refused_in_strict_mode_too(value: int) -> None:
-    with pytest.raises(NoInkError):
+    with pytest.raises(BlankImageError):
         prepare(Image.new("L", (28, 28), value), NormalizeMode.NEVER)
 
 
@@ -172,9 +195,12 @@ def test_uneven_light_and_noise_do_not_change_the_digit() -> None:
     pixels = normalize(to_luminance(photo, strict=False))
 
     assert pixels[clean == 0].max() <= 64  # no paper grain or shading left as ink
-    clean_ink, photo_ink = clean >= 128, pixels >= 128
-    overlap = (clean_ink & photo_ink).sum() / (clean_ink | photo_ink).sum()
-    assert overlap > 0.8
+    # The ink's contrast is 0.7 of the paper, which under the digit spans ~141..211 grey levels:
+    # +-20 % around the median stroke level the soft ink is scaled to. A clean pixel of level v
+    # so comes out between 0.8 v and 1.2 v (the noise, averaged over the ~7x7 source pixels of
+    # each output pixel, adds ~1 level), and only levels from 107 (1.2 v = 128) to 160
+    # (0.8 v = 128) can cross the threshold. That allows an overlap down to ~0.81.
+    assert overlap(clean, pixels) >= overlap_bound(clean, 107, 160)
 
 
 def test_a_speck_far_from_the_digit_does_not_shrink_it() -> None:
@@ -189,7 +215,11 @@ def test_a_thin_pen_is_thickened_towards_mnist_strokes() -> None:
     thin = normalize(to_luminance(seven(280, width=3), strict=False))
     bold = normalize(to_luminance(seven(280, width=36), strict=False))
 
-    assert (thin >= 128).sum() >= 0.6 * (bold >= 128).sum()
+    # Thickened, the thin pen is drawn at the 2.5-pixel minimum against the bold pen's ~3.3
+    # pixels (36 of a ~218-pixel box scaled to 20), so on the same skeleton their ink areas stand
+    # ~0.76 apart, less the dilation radius rounded to whole source pixels (~0.1 pixel of width
+    # each side here): at least 2.3 / 3.3 = 0.7. Unthickened (~0.3 pixel wide) it is ~0.01.
+    assert (thin >= 128).sum() >= 0.7 * (bold >= 128).sum()
 
 
 def test_mnist_test_images_pass_through_auto_bit_identical() -> None:
@@ -208,10 +238,20 @@ def test_always_normalises_28x28_and_keeps_an_mnist_digit_close() -> None:
     for digit in digits:
         prepared = prepare(Image.fromarray(digit), NormalizeMode.ALWAYS)
         assert prepared.normalized
-        overlap = ((digit >= 128) & (prepared.pixels >= 128)).sum() / (
-            (digit >= 128) | (prepared.pixels >= 128)
-        ).sum()
-        assert overlap > 0.6
+        # An MNIST digit is already normalised, so the step refits it into the same 20-pixel
+        # box (to a pixel: it fits the sure strokes, MNIST the anti-aliased ink) around nearly
+        # the same centre of mass (re-rounded to whole pixels, so within half of one).
+        height, width = ink_extent(digit)
+        assert abs(ink_extent(prepared.pixels)[0] - height) <= 1
+        assert abs(ink_extent(prepared.pixels)[1] - width) <= 1
+        shift = np.subtract(centre_of_mass(prepared.pixels), centre_of_mass(digit))
+        assert np.abs(shift).max() <= 0.5
+        # What is left is resampling at a scale within one box pixel (5 %) of 1:1, which moves
+        # edges by a fraction of a pixel: only partly covered pixels can change sides of the
+        # 128 threshold. One covered or bare by three quarters or more (64 levels from 128)
+        # would need its edge to move a quarter pixel, which 5 % does only at the digit's ends.
+        flipped = (digit >= 128) != (prepared.pixels >= 128)
+        assert np.abs(digit[flipped].astype(int) - 128).max(initial=0) < 64
 
 
 def test_looks_like_mnist() -> None:
@@ -274,7 +314,10 @@ def test_other_modes_give_the_same_digit(mode: str) -> None:
 
     pixels = normalize(to_luminance(image.convert(mode), strict=False))
 
-    assert np.abs(pixels.astype(int) - expected).max() <= 8
+    # Bit-identical: the seven is drawn in pure black and white, which every one of these modes
+    # holds exactly (one bit, grey plus opaque alpha, K of CMYK, Y of YCbCr with neutral chroma),
+    # so the luminance and everything computed from it are the same.
+    np.testing.assert_array_equal(pixels, expected)
 
 
 def test_encode_png_base64_round_trips() -> None:
@@ -295,7 +338,11 @@ def test_a_very_large_transparent_upload_gives_the_same_digit() -> None:
 
     pixels = prepare(image, NormalizeMode.AUTO).pixels
 
-    assert np.abs(pixels.astype(int) - expected).max() <= 16
+    # The upload is box-reduced by 3 (to 533 pixels) before the box resize to 512 that the
+    # reference gets in one go from 1600: the two grids put stroke edges up to one working pixel
+    # apart. The digit's longer side spans ~365 working pixels and becomes 20, so an edge pixel
+    # can differ by 255 * 20 / 365 ~ 14 levels, and by one more from rounding to whole levels.
+    assert np.abs(pixels.astype(int) - expected).max() <= 15
 
 
 def test_float_images_in_unit_scale() -> None:

@@ -406,3 +406,40 @@ def test_a_cancelled_request_no_longer_counts_towards_a_full_batch() -> None:
 
     run(scenario())
     assert model.batches == [[2, 3]]
+
+
+class _ShiftableClockLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock a test can move forward, so timers fire without any waiting."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shift = 0.0
+
+    def time(self) -> float:
+        return super().time() + self.shift
+
+
+def test_a_batch_sent_early_cancels_its_timer_so_the_next_batch_waits_in_full() -> None:
+    model = FakeModel()
+    wait = AN_HOUR_US / 1_000_000  # the maximum wait, in seconds of the loop's clock
+
+    async def scenario(loop: _ShiftableClockLoop) -> list[list[int]]:
+        batcher = MicroBatcher(model, max_batch_size=2, max_wait_us=AN_HOUR_US)
+        # The first request sets the timer; the second fills the batch, which leaves at once.
+        await asyncio.gather(batcher.predict(images(1)), batcher.predict(images(2)))
+        loop.shift += wait / 2
+        later = asyncio.create_task(batcher.predict(images(3)))  # its timer: 1.5 waits from 0
+        await passes(2)
+        loop.shift += wait * 0.7  # past the first timer's time, before the second's
+        await passes(2)
+        sent_before_its_time = list(model.batches)
+        loop.shift += wait
+        await later
+        await batcher.close()
+        return sent_before_its_time
+
+    with asyncio.Runner(loop_factory=_ShiftableClockLoop) as runner:
+        loop = runner.get_loop()
+        assert isinstance(loop, _ShiftableClockLoop)
+        assert runner.run(scenario(loop)) == [[1, 2]]
+    assert model.batches == [[1, 2], [3]]

@@ -111,3 +111,6 @@ async def test_metrics_count_requests_predictions_and_the_model(
     assert found["process_resident_memory_bytes", frozenset()] > 0
     latency = frozenset({("method", "POST"), ("route", "/predict")})
     assert found["http_request_duration_seconds_count", latency] == 3
+    # Without the batcher every request is one model call: a batch of 3 images, then of 1.
+    assert found["mnist_batch_size_count", frozenset()] == 2
+    assert found["mnist_batch_size_sum", frozenset()] == 4
