@@ -21,12 +21,11 @@ import anyio.to_thread
 import numpy as np
 import numpy.typing as npt
 
+from app.contract import IMAGE_SIZE, Pixels
 from app.errors import ApiError
 from app.images.decoding import ImageLimits, Opened, prepare_image, read_header
 from app.images.normalize import (
-    MNIST_SIZE,
     NormalizeMode,
-    Pixels,
     Prepared,
     encode_png_base64,
     looks_like_mnist,
@@ -95,7 +94,7 @@ def quick_inputs(
     """
     if mode is NormalizeMode.ALWAYS or sum(len(upload.data) for upload in uploads) > max_bytes:
         return None
-    if not all(image.size == (MNIST_SIZE, MNIST_SIZE) for image in images):
+    if not all(image.size == (IMAGE_SIZE, IMAGE_SIZE) for image in images):
         return None
     if mode is NormalizeMode.NEVER:
         return prepare_all(uploads, images, mode)  # the strict contract: its errors are final

@@ -25,6 +25,7 @@ import numpy as np
 import pyspng
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from app.contract import Pixels
 from app.errors import (
     EmptyFileError,
     ImageTooLargeError,
@@ -38,7 +39,6 @@ from app.images.luminance import UnsupportedModeError
 from app.images.normalize import (
     BlankImageError,
     NormalizeMode,
-    Pixels,
     Prepared,
     WrongSizeError,
     prepare,

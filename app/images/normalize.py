@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from app.contract import IMAGE_SIZE, Pixels
 from app.images.ink import (
     MIN_CONTRAST,
     WHITE,
@@ -33,7 +34,6 @@ from app.images.ink import (
 from app.images.luminance import FloatImage, UnsupportedModeError, to_luminance
 
 __all__ = [
-    "MNIST_SIZE",
     "BlankImageError",
     "NormalizeMode",
     "Prepared",
@@ -46,9 +46,7 @@ __all__ = [
     "to_luminance",
 ]
 
-Pixels = npt.NDArray[np.uint8]
 
-MNIST_SIZE = 28
 DIGIT_BOX = 20
 # MNIST puts the centre of mass on pixel index 14 (measured on the test set: 13.99, 14.01).
 MNIST_CENTRE = 14.0
@@ -104,13 +102,13 @@ def prepare(image: Image.Image | Pixels, mode: NormalizeMode) -> Prepared:
     ``always`` normalises every image. Raises :class:`WrongSizeError` or :class:`BlankImageError`.
     """
     size = (image.shape[1], image.shape[0]) if isinstance(image, np.ndarray) else image.size
-    if size == (MNIST_SIZE, MNIST_SIZE) and mode is not NormalizeMode.ALWAYS:
+    if size == (IMAGE_SIZE, IMAGE_SIZE) and mode is not NormalizeMode.ALWAYS:
         strict = _strict_pixels(image)
         if mode is NormalizeMode.NEVER or looks_like_mnist(strict):
             _require_ink(strict)
             return Prepared(pixels=strict, normalized=False)
     elif mode is NormalizeMode.NEVER:
-        raise WrongSizeError(received=size, expected=(MNIST_SIZE, MNIST_SIZE))
+        raise WrongSizeError(received=size, expected=(IMAGE_SIZE, IMAGE_SIZE))
     if isinstance(image, np.ndarray):  # normalisation works on the same picture in Pillow's "L"
         image = Image.fromarray(image, mode="L")
     return Prepared(pixels=normalize(to_luminance(_shrink(image), strict=False)), normalized=True)
@@ -118,12 +116,12 @@ def prepare(image: Image.Image | Pixels, mode: NormalizeMode) -> Prepared:
 
 def looks_like_mnist(gray: npt.NDArray[np.generic]) -> bool:
     """Whether grey levels are already in MNIST form: 28x28, black frame, bright ink."""
-    if gray.shape != (MNIST_SIZE, MNIST_SIZE):
+    if gray.shape != (IMAGE_SIZE, IMAGE_SIZE):
         return False
     # The frame's mean from two sums: a boolean mask costs more than the rest of the check.
     total = float(gray.sum(dtype=np.float64))
     inner = float(gray[2:-2, 2:-2].sum(dtype=np.float64))
-    frame_mean = (total - inner) / (MNIST_SIZE**2 - (MNIST_SIZE - 4) ** 2)
+    frame_mean = (total - inner) / (IMAGE_SIZE**2 - (IMAGE_SIZE - 4) ** 2)
     return frame_mean <= _MNIST_BORDER_MEAN and float(gray.max()) >= _MNIST_MIN_PEAK
 
 
@@ -218,13 +216,13 @@ def _centre_on_mass(digit: FloatImage) -> FloatImage:
     ys, xs = np.indices(digit.shape)
     top = int(np.floor(MNIST_CENTRE - float((ys * digit).sum()) / total + 0.5))
     left = int(np.floor(MNIST_CENTRE - float((xs * digit).sum()) / total + 0.5))
-    field = np.zeros((MNIST_SIZE, MNIST_SIZE), dtype=np.float32)
+    field = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
     height, width = digit.shape
     # A lopsided digit can be shifted partly out of the field; MNIST crops it the same way.
     src_top, src_left = max(0, -top), max(0, -left)
     dst_top, dst_left = max(0, top), max(0, left)
-    rows = min(height - src_top, MNIST_SIZE - dst_top)
-    cols = min(width - src_left, MNIST_SIZE - dst_left)
+    rows = min(height - src_top, IMAGE_SIZE - dst_top)
+    cols = min(width - src_left, IMAGE_SIZE - dst_left)
     field[dst_top : dst_top + rows, dst_left : dst_left + cols] = digit[
         src_top : src_top + rows, src_left : src_left + cols
     ]

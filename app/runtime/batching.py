@@ -26,10 +26,9 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-import numpy.typing as npt
 
-Pixels = npt.NDArray[np.uint8]
-Probabilities = npt.NDArray[np.float32]
+from app.contract import Pixels, Probabilities
+
 BatchFunction = Callable[[Pixels], Probabilities]
 
 # ~70 µs of model time for this model: blocking the loop that long is cheaper than a thread trip.

@@ -16,8 +16,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
-IMAGE_SIZE = 28
-NUM_DIGITS = 10
+from app.contract import IMAGE_SIZE, NUM_CLASSES
+
 LIMIT_PERCENTILE = 99.0
 
 # ColorBrewer's 11-class RdBu, from most negative (dark red) through zero (light grey) to most
@@ -61,7 +61,7 @@ class WeightMaps:
     """Renders (and caches) PNGs of one model's weight maps; safe to share between threads."""
 
     def __init__(self, weights: Weights) -> None:
-        if weights.shape != (IMAGE_SIZE * IMAGE_SIZE, NUM_DIGITS):
+        if weights.shape != (IMAGE_SIZE * IMAGE_SIZE, NUM_CLASSES):
             raise ValueError(f"expected weights of shape (784, 10), got {weights.shape}")
         self.weights = weights
         # The colour scale is symmetric around zero and shared by all ten maps. It ends at the
@@ -79,7 +79,7 @@ class WeightMaps:
 
     def digit_png(self, digit: int, scale: int) -> bytes:
         """One digit's map, each weight drawn as a ``scale`` x ``scale`` square."""
-        if not 0 <= digit < NUM_DIGITS:
+        if not 0 <= digit < NUM_CLASSES:
             raise ValueError(f"digit must be 0-9, got {digit}")
         return self._cached((digit, scale), lambda: self._tile(digit, scale))
 
@@ -104,7 +104,7 @@ class WeightMaps:
     def tile_origins(self, scale: int) -> list[tuple[int, int]]:
         """Top-left corner of each digit's map in :meth:`grid_png` at this scale."""
         pad = _padding(scale)
-        return [(pad + digit * (IMAGE_SIZE * scale + pad), pad) for digit in range(NUM_DIGITS)]
+        return [(pad + digit * (IMAGE_SIZE * scale + pad), pad) for digit in range(NUM_CLASSES)]
 
     def _grid(self, scale: int) -> Image.Image:
         tile = IMAGE_SIZE * scale
@@ -112,7 +112,7 @@ class WeightMaps:
         font = ImageFont.load_default(size=max(11, 3 * scale + 8))
         text_height = _text_height(font)
         bar_height = max(8, 2 * scale)
-        width = pad + NUM_DIGITS * (tile + pad)
+        width = pad + NUM_CLASSES * (tile + pad)
         bar_top = pad + tile + pad + text_height + 2 * pad
         height = bar_top + bar_height + pad + text_height + pad
         canvas = Image.new("RGB", (width, height), _BACKGROUND)

@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 import numpy as np
 import pytest
 
-from app.runtime.batching import BatcherClosedError, MicroBatcher, Pixels, Probabilities
+from app.contract import Pixels, Probabilities
+from app.runtime.batching import BatcherClosedError, MicroBatcher
 
 T = TypeVar("T")
 GUARD_SECONDS = 30  # only so that a broken batcher fails the test instead of hanging it

@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.runtime.batching import Pixels, Probabilities
+from app.contract import Pixels, Probabilities
 from app.runtime.servable import Servable
 from tests.app.conftest import serving
 from tests.app.samples import digit_pixels, mnist_test_set, png
