@@ -20,8 +20,10 @@ Every figure comes from this one run. Servers run pinned to core 0, the load gen
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -51,6 +53,7 @@ GOALS = {
     "cold": "cold start -> ready with three models <= the single-model release's cold start",
     "swaps": "0 failed requests while versions are swapped under load",
     "throughput": "/predict throughput with the registry >= 0.95x the single-model release",
+    "asgi": "/predict CPU cost in process: ours <= 1/0.95 of the release's",
 }
 
 
@@ -186,6 +189,74 @@ def throughput(work: Path, checkout: Path, rounds: int, seconds: float) -> float
     return median(ratios)
 
 
+# Runs in a checkout's own interpreter: builds that checkout's app, starts its lifespan, and times
+# POST /predict through the whole ASGI stack (middleware, routing, our code) with no network.
+_ASGI_DRIVER = """
+import sys, time, uvloop
+from app.main import create_app
+body, boundary, count = open(sys.argv[1], "rb").read(), sys.argv[2], int(sys.argv[3])
+app = create_app()
+headers = [(b"content-type", b"multipart/form-data; boundary=" + boundary.encode()),
+           (b"content-length", str(len(body)).encode()), (b"host", b"bench")]
+scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+         "scheme": "http", "path": "/predict", "raw_path": b"/predict", "root_path": "",
+         "query_string": b"", "headers": headers, "client": ("127.0.0.1", 1),
+         "server": ("127.0.0.1", 80)}
+statuses = []
+async def receive():
+    return {"type": "http.request", "body": body, "more_body": False}
+async def send(message):
+    if message["type"] == "http.response.start":
+        statuses.append(message["status"])
+async def main():
+    async with app.router.lifespan_context(app):
+        for _ in range(count // 5):
+            await app(scope, receive, send)
+        started = time.perf_counter()
+        for _ in range(count):
+            await app(scope, receive, send)
+        print((time.perf_counter() - started) / count * 1e6)
+    assert set(statuses) == {200}, set(statuses)
+uvloop.run(main())
+"""
+
+
+def asgi_cost(work: Path, checkout: Path, runs: int, count: int) -> float:
+    """Median ratio of the release's CPU time per /predict to ours (> 1: ours is cheaper)."""
+    request = multipart_request("/predict", digit_png())
+    head, _, body = request.partition(b"\r\n\r\n")
+    boundary = head.split(b"boundary=")[1].split(b"\r\n")[0].decode()
+    body_file = work / "multipart.bin"
+    body_file.write_bytes(body)
+    models = repository(work / "asgi", ["mnist"])
+    ours_env = {"MNIST_MODEL_DIR": str(models), "MNIST_CACHE_DIR": str(work / "cache-1")}
+    release_env = {"MNIST_MODEL_DIR": str(REPO / "model")}
+
+    def cost(cwd: Path, env: dict[str, str]) -> float:
+        argv = ["taskset", "-c", "0", sys.executable, "-c", _ASGI_DRIVER]
+        argv += [str(body_file), boundary, str(count)]
+        child = subprocess.run(
+            argv,
+            cwd=cwd,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MNIST_LOG_LEVEL": "warning", **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return float(child.stdout.strip().splitlines()[-1])
+
+    ratios = []
+    for run in range(runs):
+        a1, b1 = cost(REPO, ours_env), cost(checkout, release_env)
+        b2, a2 = cost(checkout, release_env), cost(REPO, ours_env)
+        ratios.append((b1 + b2) / (a1 + a2))
+        print(
+            f"  run {run + 1}: {(a1 + a2) / 2:.0f} µs ours, {(b1 + b2) / 2:.0f} µs release"
+            f" per request ({ratios[-1]:.3f}x)"
+        )
+    return median(ratios)
+
+
 def run_parts(
     args: argparse.Namespace,
     parts: set[str],
@@ -216,6 +287,11 @@ def run_parts(
         ratio = throughput(work, checkout, args.rounds, args.seconds)
         print(f"  median ratio {ratio:.3f}x")
         checks["throughput"] = (f"{ratio:.3f}x", ratio >= 0.95)
+    if "asgi" in parts:
+        print("CPU time per /predict in process (the whole ASGI stack, no network), A-B-B-A:")
+        cheaper = asgi_cost(work, checkout, args.rounds // 2 or 1, 3000)
+        print(f"  median: the release costs {cheaper:.3f}x ours per request")
+        checks["asgi"] = (f"{cheaper:.3f}x", cheaper >= 0.95)
 
 
 def main() -> None:
@@ -226,7 +302,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=1.0, help="per server, twice a round")
     parser.add_argument("--baseline", default=BASELINE, help="git ref of the release to compare")
     parser.add_argument(
-        "--parts", default="swaps,throughput", help="what to run after start-up (comma list)"
+        "--parts",
+        default="swaps,throughput,asgi",
+        help="what to run after start-up (comma list)",
     )
     args = parser.parse_args()
     parts = set(args.parts.split(","))
