@@ -49,7 +49,8 @@ def test_the_servable_computes_softmax_of_its_weights(artifact: Path, model_dir:
     expected /= expected.sum(axis=1, keepdims=True)
     np.testing.assert_array_equal(result.digits, logits.argmax(axis=1))
     np.testing.assert_allclose(result.probabilities, expected, atol=1e-5)
-    assert servable.metadata["test_accuracy"] == 0.9213
+    metadata = json.loads((model_dir / MODEL_NAME / "1" / "metadata.json").read_text())
+    assert servable.metadata == metadata
 
 
 def test_the_servers_own_check_refuses_an_artifact_that_disagrees_with_tensorflow(
