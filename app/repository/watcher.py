@@ -76,6 +76,7 @@ class RepositoryWatcher:
 
     async def close(self) -> None:
         """Stop polling and retire every version (each after its last request)."""
+        self.loader.cancel()  # a compile under way would otherwise hold up the shutdown
         if self._poller is not None:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -17,7 +17,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,32 +30,44 @@ COMPILABLE_INPUT = {INPUT: {"dtype": "uint8", "shape": [None, 28, 28]}}
 
 
 def compile_versions(
-    version_dirs: Sequence[Path], output_dir: Path, *, timeout: float = 300.0
+    version_dirs: Sequence[Path],
+    output_dir: Path,
+    *,
+    timeout: float = 300.0,
+    on_start: Callable[[subprocess.Popen[str]], None] | None = None,
 ) -> list[Path | CompilationError]:
     """One artifact path (in ``output_dir``) or error per version, from a single child process.
 
-    A child that crashes or overruns ``timeout`` fails every version it had not finished, with
-    that reason; its error lines stay short enough to show in ``GET /models``.
+    A child that crashes, is killed or overruns ``timeout`` fails every version it had not
+    finished, with that reason; its error lines stay short enough to show in ``GET /models``.
+    ``on_start`` is handed the child as soon as it runs (so that a stopping server can kill it).
     """
     if not version_dirs:
         return []
     argv = [sys.executable, "-m", "app.runtime.compiler", str(output_dir)]
     argv += [str(path) for path in version_dirs]
     failure: str | None = None
+    child = subprocess.Popen(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    if on_start is not None:
+        on_start(child)
     try:
-        child = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-            check=False,
-        )
-        if child.returncode != 0:
-            lines = [line for line in child.stderr.splitlines() if line.strip()]
-            failure = lines[-1] if lines else f"exit status {child.returncode}"
+        _, stderr = child.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        child.kill()
+        child.communicate()
         failure = f"compiling took over {timeout:.0f} s"
+    else:
+        if child.returncode < 0:
+            failure = f"the compiler was stopped by signal {-child.returncode}"
+        elif child.returncode != 0:
+            lines = [line for line in stderr.splitlines() if line.strip()]
+            failure = lines[-1] if lines else f"exit status {child.returncode}"
     results: list[Path | CompilationError] = []
     for index, version_dir in enumerate(version_dirs):
         artifact, error = output_dir / f"{index}.npz", output_dir / f"{index}.error"

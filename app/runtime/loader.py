@@ -7,7 +7,9 @@ version ends as a servable or as an error with its reason; one bad version never
 from __future__ import annotations
 
 import logging
+import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,6 +49,22 @@ class ModelLoader:
         self.cache = cache
         self.compile_timeout = compile_timeout
         self.toolchain = toolchain()
+        self._lock = threading.Lock()
+        self._child: subprocess.Popen[str] | None = None
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        """Kill a compiler child that is running; no other is started (the server is stopping)."""
+        with self._lock:
+            self._cancelled = True
+            if self._child is not None and self._child.poll() is None:
+                self._child.kill()
+
+    def _track(self, child: subprocess.Popen[str]) -> None:
+        with self._lock:
+            self._child = child
+            if self._cancelled:
+                child.kill()
 
     def load(self, requests: Sequence[LoadRequest]) -> list[LoadOutcome]:
         """Load every request; the misses are compiled together, importing TensorFlow once."""
@@ -87,7 +105,9 @@ class ModelLoader:
     ) -> None:
         with tempfile.TemporaryDirectory(prefix="mnist-compile-") as workdir:
             paths = [requests[index].path for index, _, _ in to_compile]
-            results = compile_versions(paths, Path(workdir), timeout=self.compile_timeout)
+            results = compile_versions(
+                paths, Path(workdir), timeout=self.compile_timeout, on_start=self._track
+            )
             for (index, key, lookup), result in zip(to_compile, results, strict=True):
                 request = requests[index]
                 if isinstance(result, Exception):

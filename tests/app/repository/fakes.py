@@ -41,6 +41,10 @@ class FakeLoader:
 
     def __init__(self) -> None:
         self.calls: list[list[tuple[str, int]]] = []
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
 
     def load(self, requests: Sequence[LoadRequest]) -> list[LoadOutcome]:
         self.calls.append([(r.name, r.version) for r in requests])

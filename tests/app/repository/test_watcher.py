@@ -265,6 +265,9 @@ async def test_close_unloads_everything(tmp_path: Path) -> None:
     await watched.start()
     models = [v.servable._model for v in watched.registry.all_versions() if v.servable]
     await watched.close()
+    loader = watched.loader
+    assert isinstance(loader, FakeLoader)
+    assert loader.cancelled  # a compile under way is stopped, not waited for
     assert all(isinstance(m, OneHotModel) and m.closed for m in models)
     assert watched.registry.models["mnist"].versions == {}
 

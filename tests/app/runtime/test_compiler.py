@@ -115,3 +115,14 @@ def test_loading_leaves_tensorflow_out_of_the_server_process(tmp_path: Path) -> 
         timeout=300,
     )
     assert child.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_a_killed_child_fails_its_versions_with_the_signal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\nexec sleep 30\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake))
+    (result,) = compile_versions([MODEL_DIR], tmp_path, on_start=lambda child: child.kill())
+    assert str(result) == f"could not load {MODEL_DIR}: the compiler was stopped by signal 9"

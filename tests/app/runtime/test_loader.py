@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import sys
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,8 @@ from app.runtime.cache import CompileCache, Lookup, version_key
 from app.runtime.litert import CompilationError
 from app.runtime.loader import LoadRequest, ModelLoader
 from tests.app.conftest import MODEL_NAME
+
+GUARD_SECONDS = 30  # a hang guard: the child would sleep for 60 s
 
 
 class CountingCompiler:
@@ -114,3 +119,29 @@ def test_an_unreadable_version_fails_alone(
     outcomes = ModelLoader(CompileCache(None)).load(requests)
     assert [o.servable for o in outcomes] == [None, None]
     assert all(o.error for o in outcomes)
+
+
+def test_cancel_kills_a_compile_under_way_so_shutdown_does_not_wait(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (request,) = versions(model_dir, tmp_path / "mnist", 1)
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\nexec sleep 60\n")  # a compiler that would hang for a minute
+    fake.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake))
+    loader = ModelLoader(CompileCache(None))
+    outcomes: list[Any] = []
+    loading = threading.Thread(target=lambda: outcomes.extend(loader.load([request])))
+    loading.start()
+    deadline = time.monotonic() + GUARD_SECONDS
+    while loader._child is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    loader.cancel()
+    loading.join(GUARD_SECONDS)
+    assert not loading.is_alive()
+    assert outcomes[0].servable is None
+    assert "stopped by signal 9" in outcomes[0].error
+    # Once cancelled, nothing more is compiled: a child started now is killed at once.
+    (late,) = loader.load([request])
+    assert late.error is not None
+    assert "stopped by signal 9" in late.error
