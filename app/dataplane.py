@@ -1,13 +1,13 @@
 """The data plane: the one internal call every protocol makes, from encoded images to predictions.
 
-:func:`infer` takes a model name (None: the default model), an optional version and the uploaded
-files, leases the version from the registry for the duration of the request (so a swap never
-pulls a model out from under it), decodes and normalises the images, runs one batch through the
-model (directly or through the version's micro-batcher) and builds the response body, naming the
-version that computed it. A strict 28x28 image takes tens of microseconds, less than handing it
-to a thread, so a few small 28x28 uploads that need no normalising are decoded on the event loop
-(once: :func:`quick_inputs` keeps what it decoded to find that out) and everything else
-(normalisation, larger pictures) in a worker thread.
+:func:`infer` takes a version leased from the registry (the protocol holds the lease for the
+whole request, so a swap never pulls a model out from under it) and the uploaded files, decodes
+and normalises the images, runs one batch through the model (directly or through the version's
+micro-batcher) and builds the response body, naming the version that computed it. A strict 28x28
+image takes tens of microseconds, less than handing it to a thread, so a few small 28x28 uploads
+that need no normalising are decoded on the event loop (once: :func:`quick_inputs` keeps what it
+decoded to find that out) and everything else (normalisation, larger pictures) in a worker
+thread.
 """
 
 from __future__ import annotations
@@ -176,24 +176,22 @@ async def infer(
     images = read_headers(uploads, limits)
     mode, return_input = options.normalize, options.return_input
     inputs = quick_inputs(uploads, images, mode, options.inline_max_bytes)
-    if served.batcher is None:
-        if inputs is not None:
-            probabilities = servable.probabilities(stack(inputs))
-            body = response_body(
-                servable, uploads, inputs, probabilities, return_input=return_input
-            )
-        else:
-            work = partial(
-                predict_uploads, servable, uploads, images, mode=mode, return_input=return_input
-            )
-            body = await anyio.to_thread.run_sync(work)
-        metrics.observe_batch(len(uploads))
+    if inputs is None and served.batcher is None:
+        # Decoding, the model call and the response all in one thread trip.
+        work = partial(
+            predict_uploads, servable, uploads, images, mode=mode, return_input=return_input
+        )
+        body = await anyio.to_thread.run_sync(work)
     else:
         if inputs is None:
-            decode = partial(prepare_all, uploads, images, mode)
-            inputs = await anyio.to_thread.run_sync(decode)
-        probabilities = await served.batcher.predict(stack(inputs))
+            inputs = await anyio.to_thread.run_sync(partial(prepare_all, uploads, images, mode))
+        if served.batcher is None:
+            probabilities = servable.probabilities(stack(inputs))
+        else:
+            probabilities = await served.batcher.predict(stack(inputs))
         body = response_body(servable, uploads, inputs, probabilities, return_input=return_input)
+    if served.batcher is None:
+        metrics.observe_batch(len(uploads))  # the batcher reports the batches it makes
     metrics.count_model_request(served.model, served.version)
     metrics.count_predictions(prediction["digit"] for prediction in body["predictions"])
     return body

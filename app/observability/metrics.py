@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import time
 from collections.abc import Iterable
+from typing import TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -27,7 +28,10 @@ LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 # A cache hit loads in milliseconds; a compile imports TensorFlow in a child: seconds.
 LOAD_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
-UNMATCHED_ROUTE = "unmatched"  # not the raw path: a scanner's random URLs must not add series
+UNMATCHED_ROUTE = "unmatched"
+M = TypeVar(
+    "M", Counter, Histogram
+)  # not the raw path: a scanner's random URLs must not add series
 
 
 class Metrics:
@@ -95,9 +99,9 @@ class Metrics:
             registry=self.registry,
         )
         self._digits = [self.predictions.labels(digit=str(d)) for d in range(10)]
-        self._model_children: dict[tuple[str, int], Counter] = {}
-        self._request_children: dict[tuple[str, str, int], Counter] = {}
-        self._latency_children: dict[tuple[str, str], Histogram] = {}
+        self._model_children: dict[tuple[str, ...], Counter] = {}
+        self._request_children: dict[tuple[str, ...], Counter] = {}
+        self._latency_children: dict[tuple[str, ...], Histogram] = {}
 
     def set_versions_loaded(self, model: str, count: int) -> None:
         self.versions_loaded.labels(model).set(count)
@@ -110,11 +114,7 @@ class Metrics:
             self.load_failures.labels(model).inc()
 
     def count_model_request(self, model: str, version: int) -> None:
-        key = (model, version)
-        counter = self._model_children.get(key)
-        if counter is None:
-            counter = self._model_children[key] = self.model_requests.labels(model, str(version))
-        counter.inc()
+        _child(self._model_children, self.model_requests, model, str(version)).inc()
 
     def observe_batch(self, size: int) -> None:
         self.batch_size.observe(size)
@@ -126,19 +126,20 @@ class Metrics:
             self._digits[digit].inc(count)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        key = (method, route, status)
-        counter = self._request_children.get(key)
-        if counter is None:
-            counter = self._request_children[key] = self.requests.labels(method, route, status)
-        counter.inc()
-        histogram = self._latency_children.get((method, route))
-        if histogram is None:
-            histogram = self._latency_children[(method, route)] = self.latency.labels(method, route)
-        histogram.observe(seconds)
+        _child(self._request_children, self.requests, method, route, str(status)).inc()
+        _child(self._latency_children, self.latency, method, route).observe(seconds)
 
     def exposition(self) -> bytes:
         """The registry in Prometheus text format."""
         return generate_latest(self.registry)
+
+
+def _child(children: dict[tuple[str, ...], M], metric: M, *labels: str) -> M:
+    """``metric.labels(*labels)``, looked up once per label set (the lookup costs µs)."""
+    child = children.get(labels)
+    if child is None:
+        child = children[labels] = metric.labels(*labels)
+    return child
 
 
 class MetricsMiddleware:

@@ -46,10 +46,9 @@ class ServedVersion:
     in_flight: int = 0
     _idle: asyncio.Event | None = None
 
-    def acquire(self) -> Servable:
-        assert self.servable is not None
+    def acquire(self) -> None:
+        assert self.servable is not None, "only available versions are leased"
         self.in_flight += 1
-        return self.servable
 
     def release(self) -> None:
         self.in_flight -= 1
@@ -86,6 +85,15 @@ class ModelRecord:
 BatcherFactory = Callable[[Servable], MicroBatcher]
 
 
+def unknown_version(record: ModelRecord, version: object) -> UnknownVersionError:
+    """The 404 for a version ``record`` does not have, listing the versions it has."""
+    listed = ", ".join(map(str, sorted(record.versions))) or "none"
+    return UnknownVersionError(
+        f"model {record.name!r} has no version {version}; versions: {listed}",
+        details={"model": record.name, "version": version, "versions": sorted(record.versions)},
+    )
+
+
 class ModelRegistry:
     """All served models; the request side (:meth:`lease`) and the loading side (the rest)."""
 
@@ -102,14 +110,20 @@ class ModelRegistry:
         self._on_change = on_change
 
     # -- the request side --------------------------------------------------------------------
-    def lease(self, name: str | None = None, version: int | None = None) -> ServedVersion:
-        """The version that answers a request, acquired; the caller must ``release()`` it."""
-        record = self.models.get(self.default_model if name is None else name)
+    def record_of(self, name: str | None = None) -> ModelRecord:
+        """The named model (None: the default one); a 404 listing the models if there is none."""
+        name = self.default_model if name is None else name
+        record = self.models.get(name)
         if record is None:
             raise UnknownModelError(
                 f"no model named {name!r}; models: {', '.join(sorted(self.models)) or 'none'}",
                 details={"model": name, "models": sorted(self.models)},
             )
+        return record
+
+    def lease(self, name: str | None = None, version: int | None = None) -> ServedVersion:
+        """The version that answers a request, acquired; the caller must ``release()`` it."""
+        record = self.record_of(name)
         if version is None:
             served = record.newest
             if served is None:
@@ -120,11 +134,7 @@ class ModelRegistry:
         else:
             served = record.versions.get(version)
             if served is None:
-                raise UnknownVersionError(
-                    f"model {record.name!r} has no version {version}; versions:"
-                    f" {', '.join(map(str, sorted(record.versions))) or 'none'}",
-                    details={"model": record.name, "versions": sorted(record.versions)},
-                )
+                raise unknown_version(record, version)
             if served.state is not VersionState.AVAILABLE:
                 why = f" ({served.reason})" if served.reason else ""
                 raise ModelNotReadyError(

@@ -109,8 +109,11 @@ class RepositoryWatcher:
         for number in folder.complete_versions:
             entry = record.versions.get(number)
             signature = folder.versions[number].signature
-            known_broken = entry is not None and entry.state is VersionState.ERROR
-            if known_broken and entry is not None and entry.failed_signature == signature:
+            if (
+                entry is not None
+                and entry.state is VersionState.ERROR
+                and entry.failed_signature == signature
+            ):
                 continue  # failed before, unchanged since
             servable.append(number)
         return self.policy.select(servable)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -83,7 +82,6 @@ class Servable:
         self.signature_names = signature_names
         self.metadata = metadata
         self.weights = weights
-        self.loaded_at = time.time()
         self._model = model
 
     def probabilities(self, images: Pixels) -> Probabilities:

@@ -18,7 +18,7 @@ from app.protocols.native.status_schemas import (
     VersionInfo,
     VersionStatus,
 )
-from app.repository.registry import ModelRecord, ModelRegistry, ServedVersion
+from app.repository.registry import ModelRecord, ModelRegistry, ServedVersion, unknown_version
 from app.runtime.servable import Servable, TensorSpec
 
 router = APIRouter(tags=["model"])
@@ -51,7 +51,7 @@ async def list_models(request: Request) -> RepositoryStatus:
 async def model_detail(request: Request, name: ModelName) -> ModelDetail:
     """One model: its versions' states, and the signature and metadata of the served version."""
     registry = _registry(request)
-    record = _record(registry, name)
+    record = registry.record_of(name)
     served = record.newest
     return ModelDetail(
         **_status(registry, record).model_dump(),
@@ -68,14 +68,10 @@ async def model_detail(request: Request, name: ModelName) -> ModelDetail:
 )
 async def version_detail(request: Request, name: ModelName, version: Version) -> VersionInfo:
     """One version: its state (with the reason of an error), signature and metadata."""
-    record = _record(_registry(request), name)
+    record = _registry(request).record_of(name)
     served = record.versions.get(int(version)) if version.isdigit() else None
     if served is None:
-        raise errors.UnknownVersionError(
-            f"model {name!r} has no version {version!r}; versions:"
-            f" {', '.join(map(str, sorted(record.versions))) or 'none'}",
-            details={"model": name, "versions": sorted(record.versions)},
-        )
+        raise unknown_version(record, version)
     return _version_info(served)
 
 
@@ -90,16 +86,6 @@ async def model_info(request: Request) -> ModelInfo:
         return _model_info(served.servable)
     finally:
         served.release()
-
-
-def _record(registry: ModelRegistry, name: str) -> ModelRecord:
-    record = registry.models.get(name)
-    if record is None:
-        raise errors.UnknownModelError(
-            f"no model named {name!r}; models: {', '.join(sorted(registry.models)) or 'none'}",
-            details={"model": name, "models": sorted(registry.models)},
-        )
-    return record
 
 
 def _status(registry: ModelRegistry, record: ModelRecord) -> ModelStatus:

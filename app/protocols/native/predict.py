@@ -25,7 +25,7 @@ from app.protocols.native.error_docs import error_responses
 from app.protocols.native.options import PredictOptions, query_parameters
 from app.protocols.native.schemas import PredictResponse
 from app.protocols.native.uploads import FILES_FIELD, UploadLimits, read_uploads
-from app.repository.registry import ModelRegistry
+from app.repository.registry import ModelRegistry, unknown_version
 
 
 class RequestOnlyRoute(APIRoute):
@@ -145,15 +145,7 @@ def path_version(request: Request) -> int:
     if text.isdigit() and int(text) > 0:
         return int(text)
     registry: ModelRegistry = request.app.state.registry
-    record = registry.models.get(request.path_params["name"])
-    if record is None:
-        registry.lease(request.path_params["name"])  # raises: the model is unknown
-        raise AssertionError("unreachable")
-    listed = ", ".join(map(str, sorted(record.versions))) or "none"
-    raise errors.UnknownVersionError(
-        f"{text!r} is not a version: versions are positive integers ({listed})",
-        details={"version": text},
-    )
+    raise unknown_version(registry.record_of(request.path_params["name"]), text)
 
 
 @router.post(
