@@ -79,12 +79,17 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+class _EntryRejectedError(Exception):
+    """A cache entry failed its checks; the message says which."""
+
+
 @dataclass(frozen=True)
 class CacheEntry:
-    """A checked entry: the artifact to load."""
+    """A checked entry: where its artifact lies, and the bytes that were checked."""
 
     key: str
     artifact: Path
+    data: bytes
 
 
 class CompileCache:
@@ -105,9 +110,12 @@ class CompileCache:
         artifact, manifest = self._paths(key)
         if not artifact.exists() and not manifest.exists():
             return Lookup.MISS, None
-        problem = self._check(key, artifact, manifest)
-        if problem is None:
-            return Lookup.HIT, CacheEntry(key, artifact)
+        try:
+            data = self._read_checked(key, artifact, manifest)
+        except _EntryRejectedError as rejected:
+            problem = str(rejected)
+        else:
+            return Lookup.HIT, CacheEntry(key, artifact, data)
         logger.warning("compile cache entry rejected", extra={"key": key, "reason": problem})
         self.discard(key)
         return Lookup.REJECTED, None
@@ -132,7 +140,7 @@ class CompileCache:
         if self._write_problem is not None:
             logger.info("compile cache writable again", extra={"directory": str(self.directory)})
             self._write_problem = None
-        return CacheEntry(key, target)
+        return CacheEntry(key, target, data)
 
     def discard(self, key: str) -> None:
         """Delete an entry (best effort: a read-only cache keeps it, and keeps rejecting it)."""
@@ -146,21 +154,26 @@ class CompileCache:
         assert self.directory is not None
         return self.directory / f"{key}.npz", self.directory / f"{key}.json"
 
-    def _check(self, key: str, artifact: Path, manifest: Path) -> str | None:
+    def _read_checked(self, key: str, artifact: Path, manifest: Path) -> bytes:
+        """The artifact's bytes, read once; :class:`_EntryRejectedError` if they are unusable."""
         try:
             record = json.loads(manifest.read_text(encoding="utf-8"))
             data = artifact.read_bytes()
         except FileNotFoundError as exc:
-            return f"{Path(exc.filename or '').name or 'a file'} is missing"
+            raise _EntryRejectedError(
+                f"{Path(exc.filename or '').name or 'a file'} is missing"
+            ) from exc
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return f"unreadable: {exc}"
+            raise _EntryRejectedError(f"unreadable: {exc}") from exc
         if not isinstance(record, dict) or record.get("key") != key:
-            return "the manifest belongs to another key"
+            raise _EntryRejectedError("the manifest belongs to another key")
         if record.get("size") != len(data):
-            return f"the artifact has {len(data)} bytes, the manifest says {record.get('size')}"
+            raise _EntryRejectedError(
+                f"the artifact has {len(data)} bytes, the manifest says {record.get('size')}"
+            )
         if record.get("sha256") != hashlib.sha256(data).hexdigest():
-            return "the artifact's checksum does not match its manifest"
-        return None
+            raise _EntryRejectedError("the artifact's checksum does not match its manifest")
+        return data
 
     def _report_write_problem(self, problem: str) -> None:
         # Once per kind of problem, not once per version: a read-only volume is a setting.

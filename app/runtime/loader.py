@@ -81,7 +81,7 @@ class ModelLoader:
             if entry is not None:
                 try:
                     servable = bind_artifact(
-                        request.name, request.version, request.path, entry.artifact
+                        request.name, request.version, request.path, entry.data
                     )
                 except ModelLoadError as exc:
                     # A hit whose artifact fails the checks is no hit: rebuild it.
@@ -114,10 +114,10 @@ class ModelLoader:
                     outcomes[index] = _failed(request, str(result), lookup, started)
                     continue
                 entry = self.cache.store(key, result)
-                artifact = entry.artifact if entry is not None else result
                 try:
+                    artifact = entry.data if entry is not None else result.read_bytes()
                     servable = bind_artifact(request.name, request.version, request.path, artifact)
-                except ModelLoadError as exc:
+                except (ModelLoadError, OSError) as exc:
                     self.cache.discard(key)
                     outcomes[index] = _failed(request, str(exc), lookup, started)
                     continue

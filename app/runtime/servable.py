@@ -98,12 +98,13 @@ class Servable:
         self._model.close()
 
 
-def bind_artifact(name: str, version: int, path: Path, artifact: Path) -> Servable:
+def bind_artifact(name: str, version: int, path: Path, artifact: bytes) -> Servable:
     """Build, check and warm up the servable for one version from its compiled artifact."""
     metadata = read_metadata(path / "metadata.json")
     try:
-        # From bytes: on a damaged file np.load would leave its own handle open.
-        with np.load(io.BytesIO(artifact.read_bytes())) as files:
+        # From bytes (read once, by the cache's checks or the loader): on a damaged file
+        # np.load(path) would also leave its own handle open.
+        with np.load(io.BytesIO(artifact)) as files:
             arrays = {key: files[key] for key in files.files}
         description = json.loads(str(arrays["description"]))
     except Exception as exc:  # a damaged artifact: numpy and zipfile raise many types

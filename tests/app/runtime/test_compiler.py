@@ -52,7 +52,7 @@ def test_the_artifact_predicts_like_the_saved_model(
 
     artifact = compiled[0]
     assert isinstance(artifact, Path)
-    servable = bind_artifact("mnist", 1, MODEL_DIR, artifact)
+    servable = bind_artifact("mnist", 1, MODEL_DIR, artifact.read_bytes())
     loaded = tf.saved_model.load(str(MODEL_DIR))
     images = np.random.default_rng(7).integers(0, 256, size=(300, 28, 28), dtype=np.uint8)
     expected = loaded.signatures["serving_default"](images=tf.constant(images))

@@ -36,7 +36,7 @@ def rewrite_artifact(source: Path, target: Path, **changes: Any) -> Path:
 
 
 def test_the_servable_computes_softmax_of_its_weights(artifact: Path, model_dir: Path) -> None:
-    servable = bind_artifact(MODEL_NAME, 1, model_dir / MODEL_NAME / "1", artifact)
+    servable = bind_artifact(MODEL_NAME, 1, model_dir / MODEL_NAME / "1", artifact.read_bytes())
     weights, bias = known_weights()
     assert servable.weights is not None
     np.testing.assert_array_equal(servable.weights.W, weights)
@@ -62,7 +62,7 @@ def test_the_servers_own_check_refuses_an_artifact_that_disagrees_with_tensorflo
     shifted = np.roll(expected, 1, axis=1)  # every argmax moves
     forged = rewrite_artifact(artifact, tmp_path / "forged.npz", probe_expected=shifted)
     with pytest.raises(ModelLoadError, match="disagrees with TensorFlow: argmax differs"):
-        bind_artifact(MODEL_NAME, 1, model_dir / MODEL_NAME / "1", forged)
+        bind_artifact(MODEL_NAME, 1, model_dir / MODEL_NAME / "1", forged.read_bytes())
 
 
 def test_a_damaged_artifact_is_a_load_error(
@@ -71,7 +71,7 @@ def test_a_damaged_artifact_is_a_load_error(
     damaged = tmp_path / "damaged.npz"
     damaged.write_bytes(artifact.read_bytes()[:1000])
     with pytest.raises(ModelLoadError, match="unreadable"):
-        bind_artifact(MODEL_NAME, 1, model_dir / MODEL_NAME / "1", damaged)
+        bind_artifact(MODEL_NAME, 1, model_dir / MODEL_NAME / "1", damaged.read_bytes())
 
 
 def copy_version(model_dir: Path, target: Path) -> Path:
@@ -84,13 +84,13 @@ def test_metadata_is_optional_but_must_be_a_json_object(
 ) -> None:
     version = copy_version(model_dir, tmp_path)
     (version / "metadata.json").unlink()
-    assert bind_artifact(MODEL_NAME, 1, version, artifact).metadata == {}
+    assert bind_artifact(MODEL_NAME, 1, version, artifact.read_bytes()).metadata == {}
     (version / "metadata.json").write_text("{")
     with pytest.raises(ModelLoadError, match="unreadable"):
-        bind_artifact(MODEL_NAME, 1, version, artifact)
+        bind_artifact(MODEL_NAME, 1, version, artifact.read_bytes())
     (version / "metadata.json").write_text(json.dumps([1, 2]))
     with pytest.raises(ModelLoadError, match="JSON object"):
-        bind_artifact(MODEL_NAME, 1, version, artifact)
+        bind_artifact(MODEL_NAME, 1, version, artifact.read_bytes())
 
 
 def load(path: Path) -> Servable:
@@ -122,7 +122,7 @@ def test_any_architecture_on_the_contract_is_served_without_weight_maps(tmp_path
 
 
 def test_a_closed_servable_refuses_work(artifact: Path, model_dir: Path) -> None:
-    servable = bind_artifact(MODEL_NAME, 1, model_dir / MODEL_NAME / "1", artifact)
+    servable = bind_artifact(MODEL_NAME, 1, model_dir / MODEL_NAME / "1", artifact.read_bytes())
     servable.close()
     with pytest.raises(RuntimeError, match="unloaded"):
         servable.predict(np.zeros((1, 28, 28), np.uint8))
