@@ -14,6 +14,7 @@ import pytest
 from app.runtime.compiler import compile_versions
 from app.runtime.litert import PROBABILITY_TOLERANCE, CompilationError
 from app.runtime.servable import bind_artifact
+from tests.app.runtime.stand_ins import compiler_runs
 
 REPO = Path(__file__).resolve().parents[3]
 MODEL_DIR = REPO / "model" / "mnist" / "1"
@@ -72,10 +73,7 @@ def test_a_child_that_dies_fails_every_version_with_its_reason(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A stand-in interpreter that crashes the way an out-of-memory kill would look.
-    fake = tmp_path / "python"
-    fake.write_text("#!/bin/sh\necho 'Killed: out of memory' >&2\nexit 137\n")
-    fake.chmod(0o755)
-    monkeypatch.setattr(sys, "executable", str(fake))
+    compiler_runs("echo 'Killed: out of memory' >&2\nexit 137", tmp_path, monkeypatch)
     results = compile_versions([MODEL_DIR, MODEL_DIR], tmp_path)
     assert [str(r) for r in results] == [
         f"could not load {MODEL_DIR}: Killed: out of memory",
@@ -84,10 +82,7 @@ def test_a_child_that_dies_fails_every_version_with_its_reason(
 
 
 def test_a_child_that_hangs_is_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = tmp_path / "python"
-    fake.write_text("#!/bin/sh\nexec sleep 30\n")
-    fake.chmod(0o755)
-    monkeypatch.setattr(sys, "executable", str(fake))
+    compiler_runs("exec sleep 30", tmp_path, monkeypatch)
     (result,) = compile_versions([MODEL_DIR], tmp_path, timeout=0.5)
     assert isinstance(result, CompilationError)
     assert "took over 0 s" in str(result) or "took over 1 s" in str(result)
@@ -120,9 +115,6 @@ def test_loading_leaves_tensorflow_out_of_the_server_process(tmp_path: Path) -> 
 def test_a_killed_child_fails_its_versions_with_the_signal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake = tmp_path / "python"
-    fake.write_text("#!/bin/sh\nexec sleep 30\n")
-    fake.chmod(0o755)
-    monkeypatch.setattr(sys, "executable", str(fake))
+    compiler_runs("exec sleep 30", tmp_path, monkeypatch)
     (result,) = compile_versions([MODEL_DIR], tmp_path, on_start=lambda child: child.kill())
     assert str(result) == f"could not load {MODEL_DIR}: the compiler was stopped by signal 9"

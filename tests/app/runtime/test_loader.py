@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from app.runtime.cache import CompileCache, Lookup, version_key
 from app.runtime.litert import CompilationError
 from app.runtime.loader import LoadRequest, ModelLoader
 from tests.app.conftest import MODEL_NAME
+from tests.app.runtime.stand_ins import compiler_runs
 
 GUARD_SECONDS = 30  # a hang guard: the child would sleep for 60 s
 
@@ -125,10 +125,7 @@ def test_cancel_kills_a_compile_under_way_so_shutdown_does_not_wait(
     model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (request,) = versions(model_dir, tmp_path / "mnist", 1)
-    fake = tmp_path / "python"
-    fake.write_text("#!/bin/sh\nexec sleep 60\n")  # a compiler that would hang for a minute
-    fake.chmod(0o755)
-    monkeypatch.setattr(sys, "executable", str(fake))
+    compiler_runs("exec sleep 60", tmp_path, monkeypatch)  # a compiler that would hang for a minute
     loader = ModelLoader(CompileCache(None))
     outcomes: list[Any] = []
     loading = threading.Thread(target=lambda: outcomes.extend(loader.load([request])))
