@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.repository.layout import MODEL_NAME
@@ -165,3 +165,30 @@ class Settings(BaseSettings):
         if isinstance(value, str) and value.strip().lower() in _OFF:
             return None
         return value
+
+
+# Replaced by the repository settings; a leftover would silently change nothing.
+_RETIRED_SETTINGS = {
+    "MNIST_MODEL_NAME": "MNIST_DEFAULT_MODEL (and MNIST_MODELS to restrict what is served)",
+    "MNIST_MODEL_VERSION": "MNIST_VERSION_POLICY=specific:<version>",
+}
+
+
+def settings_from_environment() -> Settings:
+    """The settings from ``MNIST_*`` variables; invalid ones stop the process with one line."""
+    retired = [
+        f"{name} is replaced by {new}"
+        for name, new in _RETIRED_SETTINGS.items()
+        if name in os.environ
+    ]
+    if retired:
+        raise SystemExit(f"invalid settings: {'; '.join(retired)}")
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"MNIST_{'_'.join(map(str, error['loc'])).upper()}: {error['msg']}"
+            f" (received {error['input']!r})"
+            for error in exc.errors()
+        )
+        raise SystemExit(f"invalid settings: {problems}") from None

@@ -10,15 +10,13 @@ model cannot be served at start-up, the server logs one line saying why and exit
 from __future__ import annotations
 
 import gc
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from fastapi_offline import FastAPIOffline
-from pydantic import ValidationError
 
-from app.config import Settings
+from app.config import Settings, settings_from_environment
 from app.observability import routes as metrics_routes
 from app.observability.context import REQUEST_ID_HEADER
 from app.observability.logs import configure_logging, flush_logs
@@ -56,11 +54,6 @@ TAGS = [
     {"name": "health", "description": "Liveness and readiness probes."},
     {"name": "monitoring", "description": "Prometheus metrics."},
 ]
-# Replaced by the repository settings; a leftover would silently change nothing.
-_RETIRED_SETTINGS = {
-    "MNIST_MODEL_NAME": "MNIST_DEFAULT_MODEL (and MNIST_MODELS to restrict what is served)",
-    "MNIST_MODEL_VERSION": "MNIST_VERSION_POLICY=specific:<version>",
-}
 
 
 @asynccontextmanager
@@ -77,25 +70,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         await watcher.close()
         flush_logs()
-
-
-def settings_from_environment() -> Settings:
-    """The settings from ``MNIST_*`` variables; invalid ones stop the process with one line."""
-    retired = [f"{name} is replaced by {new}" for name, new in _RETIRED_SETTINGS.items()]
-    retired = [
-        line for line, name in zip(retired, _RETIRED_SETTINGS, strict=True) if name in os.environ
-    ]
-    if retired:
-        raise SystemExit(f"invalid settings: {'; '.join(retired)}")
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"MNIST_{'_'.join(map(str, error['loc'])).upper()}: {error['msg']}"
-            f" (received {error['input']!r})"
-            for error in exc.errors()
-        )
-        raise SystemExit(f"invalid settings: {problems}") from None
 
 
 def build_repository(settings: Settings, metrics: Metrics) -> RepositoryWatcher:
@@ -147,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
+    app.state.predict_limits = predict.PredictLimits.from_settings(settings)
     app.state.metrics = Metrics()
     app.state.watcher = build_repository(settings, app.state.metrics)
     app.state.registry = app.state.watcher.registry

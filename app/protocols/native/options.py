@@ -33,7 +33,7 @@ class PredictOptions(BaseModel):
     def from_request(cls, request: Request) -> PredictOptions:
         """The options in the query string; a 422 like FastAPI's for invalid ones."""
         if not request.scope["query_string"]:
-            return _DEFAULT_OPTIONS
+            return DEFAULT_OPTIONS
         try:
             return cls.model_validate(request.query_params)
         except ValidationError as exc:
@@ -42,7 +42,7 @@ class PredictOptions(BaseModel):
             ) from exc
 
 
-_DEFAULT_OPTIONS = PredictOptions()
+DEFAULT_OPTIONS = PredictOptions()  # no query string: the one instance, reused
 
 
 def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ OpenAPI schema from that model, and the path parameters are read from the matche
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -22,7 +23,7 @@ from app.config import Settings
 from app.dataplane import InferOptions, infer
 from app.images.decoding import ImageLimits
 from app.protocols.native.error_docs import error_responses
-from app.protocols.native.options import PredictOptions, query_parameters
+from app.protocols.native.options import DEFAULT_OPTIONS, PredictOptions, query_parameters
 from app.protocols.native.schemas import PredictResponse
 from app.protocols.native.uploads import FILES_FIELD, UploadLimits, read_uploads
 from app.repository.registry import ModelRegistry, unknown_version
@@ -114,26 +115,44 @@ def _with_path(*parameters: dict[str, Any]) -> dict[str, Any]:
     return {**_OPENAPI, "parameters": [*parameters, *_OPENAPI["parameters"]]}
 
 
+@dataclass(frozen=True, slots=True)
+class PredictLimits:
+    """The limits every prediction request of an app is held to, built once from its settings."""
+
+    uploads: UploadLimits
+    images: ImageLimits
+    default_options: InferOptions  # for a request without query options, the commonest kind
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PredictLimits:
+        return cls(
+            UploadLimits(max_bytes=settings.max_upload_bytes, max_files=settings.max_files),
+            ImageLimits(max_side=settings.max_image_side, max_pixels=settings.max_image_pixels),
+            InferOptions(inline_max_bytes=settings.inline_work_max_bytes),
+        )
+
+    def options(self, query: PredictOptions) -> InferOptions:
+        """How the data plane treats the images of a request with these query options."""
+        if query is DEFAULT_OPTIONS:
+            return self.default_options
+        return InferOptions(
+            normalize=query.normalize,
+            return_input=query.return_input,
+            inline_max_bytes=self.default_options.inline_max_bytes,
+        )
+
+
 async def _predict(request: Request, model: str | None, version: int | None) -> Response:
     options = PredictOptions.from_request(request)
     state = request.app.state
-    settings: Settings = state.settings
+    limits: PredictLimits = state.predict_limits
     registry: ModelRegistry = state.registry
     # Leased before the body is read: an unknown model is refused without reading it, and the
     # version that accepted the request answers it even if a newer one is swapped in meanwhile.
     served = registry.lease(model, version)
     try:
-        uploads = await read_uploads(
-            request,
-            UploadLimits(max_bytes=settings.max_upload_bytes, max_files=settings.max_files),
-        )
-        limits = ImageLimits(max_side=settings.max_image_side, max_pixels=settings.max_image_pixels)
-        infer_options = InferOptions(
-            normalize=options.normalize,
-            return_input=options.return_input,
-            inline_max_bytes=settings.inline_work_max_bytes,
-        )
-        body = await infer(served, state.metrics, uploads, limits, infer_options)
+        uploads = await read_uploads(request, limits.uploads)
+        body = await infer(served, state.metrics, uploads, limits.images, limits.options(options))
     finally:
         served.release()
     return Response(orjson.dumps(body), media_type="application/json")

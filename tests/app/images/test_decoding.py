@@ -259,8 +259,25 @@ def test_a_greyscale_png_with_exif_orientation_is_shown_upright() -> None:
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
     stored = encode(Image.fromarray(pixels).transpose(Image.Transpose.ROTATE_90), exif=exif)
-    assert isinstance(read_header(stored, LIMITS), Image.Image)  # libspng would ignore EXIF
+    opened = read_header(stored, LIMITS)
+    assert not isinstance(opened, GreyPng) or not decoding._intact(opened)  # libspng ignores EXIF
     np.testing.assert_array_equal(decode(stored, NormalizeMode.NEVER).pixels, pixels)
+
+
+@pytest.mark.parametrize(
+    ("keyword", "fast"),
+    [(b"exif", False), (b"Raw profile type exif", False), (b"Comment", True)],
+    ids=["exif", "imagemagick-exif", "comment"],
+)
+def test_exif_in_a_text_chunk_leaves_a_greyscale_png_to_pillow(keyword: bytes, fast: bool) -> None:
+    """Pillow reads EXIF (and so the orientation) from these text chunks too."""
+    pixels = digit_pixels(seed=32)
+    (_, header), (_, stream), _ = _chunks(png(pixels))
+    text = _chunk(b"tEXt", keyword + b"\0" + b"45786966000049492a00")
+    data = _assemble(_chunk(b"IHDR", header), text, _chunk(b"IDAT", stream), _chunk(b"IEND", b""))
+    opened = read_header(data, LIMITS)
+    assert isinstance(opened, GreyPng)
+    assert decoding._intact(opened) is fast
 
 
 def test_a_damaged_greyscale_png_gets_pillows_verdict() -> None:
