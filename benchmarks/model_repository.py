@@ -4,10 +4,11 @@ and /predict throughput with the registry in the path against the last single-mo
 Every figure comes from this one run. Servers run pinned to core 0, the load generator on core 1.
 
 * cold start -> ready: an empty compile cache, so TensorFlow compiles in a child process; with
-  one model, and with three (copies of the committed model under three names, each compiled:
-  TensorFlow is imported once for all three), against the single-model release's start.
+  one model, and with three different ones (the committed model and two with other weights, so
+  each compiles: TensorFlow is imported once for all three), against the single-model release.
 * warm restart -> ready: the same servers started again over the filled cache.
-  Each kind is started ``--repeats`` times, the kinds alternating; medians are compared.
+  Each kind is started ``--repeats`` times, the kinds alternating; medians are compared. The
+  servers may use every core while starting (nothing else runs then), as in a deployment.
 * swaps under load: while 16 connections keep predicting, versions are moved into the polled
   repository and removed again; every non-200 answer and connection error counts as failed.
 * throughput: /predict (multipart) of this code against the single-model release (a git
@@ -57,10 +58,35 @@ GOALS = {
 }
 
 
-def repository(root: Path, names: list[str]) -> Path:
-    for name in names:
-        shutil.copytree(COMMITTED, root / name / "1")
+# Writes a copy of a SavedModel whose variables are scaled: another model, compiled on its own.
+_VARIANT = """
+import sys
+import tensorflow as tf
+source, target, scale = sys.argv[1], sys.argv[2], float(sys.argv[3])
+model = tf.saved_model.load(source)
+variables = {id(v): v for f in model.signatures.values() for v in f.variables}
+for variable in variables.values():
+    variable.assign(variable * scale)
+tf.saved_model.save(model, target, signatures=dict(model.signatures))
+"""
+
+
+def repository(root: Path, names: list[str], sources: list[Path] | None = None) -> Path:
+    for index, name in enumerate(names):
+        shutil.copytree(sources[index] if sources else COMMITTED, root / name / "1")
     return root
+
+
+def variants(work: Path, count: int) -> list[Path]:
+    """The committed model and ``count - 1`` others like it, with their weights scaled."""
+    made = [COMMITTED]
+    for index in range(1, count):
+        target = work / "variants" / str(index)
+        argv = [sys.executable, "-c", _VARIANT, str(COMMITTED), str(target), str(1 + index / 100)]
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        subprocess.run(argv, env=env, check=True, capture_output=True)
+        made.append(target)
+    return made
 
 
 def server(name: str, models: Path, cache: Path | str, port: int = PORT, **env: str) -> Server:
@@ -69,7 +95,7 @@ def server(name: str, models: Path, cache: Path | str, port: int = PORT, **env: 
 
 
 def start_to_ready(candidate: Server) -> float:
-    candidate.start(core=0)
+    candidate.start(core=None)
     try:
         return candidate.wait_ready(timeout=300)
     finally:
@@ -86,11 +112,11 @@ def release_server(checkout: Path, port: int = BASELINE_PORT) -> Server:
 def startup(work: Path, checkout: Path, repeats: int) -> dict[str, list[float]]:
     """Start -> ready, ``repeats`` times each, the kinds alternating (the VM's speed drifts)."""
     one = repository(work / "one", ["mnist"])
-    three = repository(work / "three", ["mnist", "mnist-b", "mnist-c"])
+    three = repository(work / "three", ["mnist", "mnist-b", "mnist-c"], variants(work, 3))
     figures: dict[str, list[float]] = {}
     for attempt in range(repeats):
         # Each attempt starts cold: a fresh, empty cache.
-        caches = {label: work / f"cache-{label[0]}-{attempt}" for label in ("1", "3")}
+        caches = {label: work / f"cache-{label}-{attempt}" for label in ("1", "3")}
         runs = {
             "release, cold": release_server(checkout),
             "cold, 1 model": server("cold", one, caches["1"]),

@@ -22,10 +22,13 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import metadata
 from pathlib import Path
+
+from app.runtime.claims import claimed
 
 logger = logging.getLogger("app.cache")
 
@@ -41,6 +44,7 @@ class Lookup(StrEnum):
     HIT = "hit"
     MISS = "miss"
     REJECTED = "rejected"  # an entry existed but failed its checks; rebuilt
+    FAILED = "failed"  # the compiler refused these very files before: not tried again
 
 
 def _package_version(*names: str) -> str:
@@ -141,6 +145,33 @@ class CompileCache:
             logger.info("compile cache writable again", extra={"directory": str(self.directory)})
             self._write_problem = None
         return CacheEntry(key, target, data)
+
+    def failure(self, key: str) -> str | None:
+        """Why the compiler refused the files of ``key``, if it did (and the cache remembers)."""
+        if self.directory is None:
+            return None
+        try:
+            return (self.directory / f"{key}.failed").read_text(encoding="utf-8").strip() or None
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def record_failure(self, key: str, reason: str) -> None:
+        """Remember that the compiler refused the files of ``key`` (their next change retries)."""
+        if self.directory is None:
+            return
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            _write_atomically(self.directory / f"{key}.failed", reason.encode())
+        except OSError as exc:
+            self._report_write_problem(f"{type(exc).__name__}: {exc.strerror or exc}")
+
+    def claim(
+        self, keys: Iterable[str], *, timeout: float, cancelled: Callable[[], bool]
+    ) -> contextlib.AbstractContextManager[None]:
+        """Hold the claims on ``keys`` against the other processes sharing the cache."""
+        if self.directory is None:
+            return contextlib.nullcontext()
+        return claimed(self.directory, keys, timeout=timeout, cancelled=cancelled)
 
     def discard(self, key: str) -> None:
         """Delete an entry (best effort: a read-only cache keeps it, and keeps rejecting it)."""

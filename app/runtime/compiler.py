@@ -24,7 +24,13 @@ from typing import Any
 import numpy as np
 
 from app.contract import INPUT, OUTPUT, SERVING_SIGNATURE, WEIGHTS_SIGNATURE
-from app.runtime.litert import CompilationError, CompiledModel, check_agreement, probe_images
+from app.runtime.litert import (
+    CompilationError,
+    CompiledModel,
+    VersionRejectedError,
+    check_agreement,
+    probe_images,
+)
 
 COMPILABLE_INPUT = {INPUT: {"dtype": "uint8", "shape": [None, 28, 28]}}
 
@@ -73,7 +79,7 @@ def compile_versions(
         artifact, error = output_dir / f"{index}.npz", output_dir / f"{index}.error"
         if error.exists():
             reason = error.read_text(encoding="utf-8", errors="replace").strip()
-            results.append(CompilationError(f"could not load {version_dir}: {reason}"))
+            results.append(VersionRejectedError(f"could not load {version_dir}: {reason}"))
         elif artifact.exists() and failure is None:
             results.append(artifact)
         else:

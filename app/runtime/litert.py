@@ -28,6 +28,10 @@ class CompilationError(RuntimeError):
     """The SavedModel could not be compiled, or the result disagrees with TensorFlow."""
 
 
+class VersionRejectedError(CompilationError):
+    """The compiler ran to the end and refused the version: the same files would fail again."""
+
+
 class _Bucket:
     """One interpreter sized for exactly ``rows`` images."""
 

@@ -1,5 +1,8 @@
 """Loading model versions: the compile cache first, one compiler child for all the misses.
 
+The misses are claimed first (:mod:`.claims`): a process sharing the cache that is compiling the
+same versions is waited for, and its entries are then hits. A version the compiler refused is
+remembered by the cache, so a restart does not import TensorFlow only to refuse it again.
 :meth:`ModelLoader.load` is blocking (the repository watcher runs it in a worker thread). Every
 version ends as a servable or as an error with its reason; one bad version never fails another.
 """
@@ -17,6 +20,7 @@ from pathlib import Path
 
 from app.runtime.cache import CompileCache, Lookup, toolchain, version_key
 from app.runtime.compiler import compile_versions
+from app.runtime.litert import VersionRejectedError
 from app.runtime.servable import ModelLoadError, Servable, bind_artifact
 
 logger = logging.getLogger("app.loader")
@@ -70,31 +74,59 @@ class ModelLoader:
         """Load every request; the misses are compiled together, importing TensorFlow once."""
         started = time.perf_counter()
         outcomes: dict[int, LoadOutcome] = {}
-        to_compile: list[tuple[int, str, Lookup]] = []
+        misses: dict[int, tuple[str, Lookup]] = {}
         for index, request in enumerate(requests):
             try:
                 key = version_key(request.path, self.toolchain)
             except OSError as exc:
                 outcomes[index] = _failed(request, f"unreadable: {exc}", Lookup.MISS, started)
                 continue
-            lookup, entry = self.cache.lookup(key)
-            if entry is not None:
-                try:
-                    servable = bind_artifact(
-                        request.name, request.version, request.path, entry.data
-                    )
-                except ModelLoadError as exc:
-                    # A hit whose artifact fails the checks is no hit: rebuild it.
-                    logger.warning("cached artifact failed its checks", extra={"reason": str(exc)})
-                    self.cache.discard(key)
-                    to_compile.append((index, key, Lookup.REJECTED))
-                    continue
-                outcomes[index] = LoadOutcome(request, servable, None, Lookup.HIT, _since(started))
-            else:
-                to_compile.append((index, key, lookup))
-        if to_compile:
-            self._compile(requests, to_compile, outcomes, started)
+            lookup = self._from_cache(index, request, key, outcomes, started)
+            if lookup is not None:
+                misses[index] = (key, lookup)
+        if misses:
+            keys = [key for key, _ in misses.values()]
+            with self.cache.claim(keys, timeout=self.compile_timeout, cancelled=self._is_cancelled):
+                # While this process waited for its claims, another may have compiled them.
+                to_compile = []
+                for index, (key, lookup) in misses.items():
+                    if lookup is Lookup.REJECTED or (
+                        self._from_cache(index, requests[index], key, outcomes, started) is not None
+                    ):
+                        to_compile.append((index, key, lookup))
+                if to_compile:
+                    self._compile(requests, to_compile, outcomes, started)
         return [outcomes[index] for index in range(len(requests))]
+
+    def _is_cancelled(self) -> bool:
+        return self._cancelled
+
+    def _from_cache(
+        self,
+        index: int,
+        request: LoadRequest,
+        key: str,
+        outcomes: dict[int, LoadOutcome],
+        started: float,
+    ) -> Lookup | None:
+        """Record the outcome the cache decides (a hit, a remembered refusal) and return None;
+        else return why it is no hit."""
+        lookup, entry = self.cache.lookup(key)
+        if entry is None:
+            reason = self.cache.failure(key) if lookup is Lookup.MISS else None
+            if reason is None:
+                return lookup
+            outcomes[index] = _failed(request, reason, Lookup.FAILED, started)
+            return None
+        try:
+            servable = bind_artifact(request.name, request.version, request.path, entry.data)
+        except ModelLoadError as exc:
+            # A hit whose artifact fails the checks is no hit: rebuild it.
+            logger.warning("cached artifact failed its checks", extra={"reason": str(exc)})
+            self.cache.discard(key)
+            return Lookup.REJECTED
+        outcomes[index] = LoadOutcome(request, servable, None, Lookup.HIT, _since(started))
+        return None
 
     def _compile(
         self,
@@ -111,6 +143,8 @@ class ModelLoader:
             for (index, key, lookup), result in zip(to_compile, results, strict=True):
                 request = requests[index]
                 if isinstance(result, Exception):
+                    if isinstance(result, VersionRejectedError):
+                        self.cache.record_failure(key, str(result))
                     outcomes[index] = _failed(request, str(result), lookup, started)
                     continue
                 entry = self.cache.store(key, result)

@@ -14,7 +14,7 @@ import pytest
 from app.runtime import compiler
 from app.runtime import loader as loader_module
 from app.runtime.cache import CompileCache, Lookup, version_key
-from app.runtime.litert import CompilationError
+from app.runtime.litert import CompilationError, VersionRejectedError
 from app.runtime.loader import LoadRequest, ModelLoader
 from tests.app.conftest import MODEL_NAME
 from tests.app.runtime.stand_ins import compiler_runs
@@ -142,3 +142,68 @@ def test_cancel_kills_a_compile_under_way_so_shutdown_does_not_wait(
     (late,) = loader.load([request])
     assert late.error is not None
     assert "stopped by signal 9" in late.error
+
+
+def test_a_version_compiled_by_another_process_meanwhile_is_a_hit(
+    model_dir: Path, cache_dir: Path, tmp_path: Path, children: CountingCompiler
+) -> None:
+    (request,) = versions(model_dir, tmp_path / "mnist", 1)
+    cache = CompileCache(tmp_path / "cache")
+    loader = ModelLoader(cache)
+    key = version_key(request.path, loader.toolchain)
+    compiled = CompileCache(cache_dir).lookup(key)[1]  # what the other process will have made
+    assert compiled is not None
+    outcomes: list[Any] = []
+    with cache.claim([key], timeout=GUARD_SECONDS, cancelled=lambda: False):
+        loading = threading.Thread(target=lambda: outcomes.extend(loader.load([request])))
+        loading.start()
+        loading.join(0.3)
+        assert not outcomes  # waiting for the claim
+        cache.store(key, compiled.artifact)
+    loading.join(GUARD_SECONDS)
+    assert outcomes[0].servable is not None, outcomes[0].error
+    assert outcomes[0].cache is Lookup.HIT
+    assert children.batches == []
+
+
+def test_a_version_the_compiler_refused_is_not_compiled_again_until_it_changes(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (request,) = versions(model_dir, tmp_path / "mnist", 1)
+    batches: list[list[Path]] = []
+
+    def refusing(dirs: Sequence[Path], output: Path, **kwargs: Any) -> Any:
+        batches.append(list(dirs))
+        return [VersionRejectedError(f"could not load {d}: a bad signature") for d in dirs]
+
+    monkeypatch.setattr(loader_module, "compile_versions", refusing)
+    loader = ModelLoader(CompileCache(tmp_path / "cache"))
+    (first,) = loader.load([request])
+    (again,) = loader.load([request])
+    assert len(batches) == 1
+    assert (first.cache, again.cache) == (Lookup.MISS, Lookup.FAILED)
+    assert first.error == again.error
+    assert again.error is not None
+    assert "a bad signature" in again.error
+
+    (request.path / "assets.txt").write_text("changed")  # new files: a new key, tried again
+    loader.load([request])
+    assert len(batches) == 2
+
+
+def test_a_failure_that_may_pass_next_time_is_not_remembered(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (request,) = versions(model_dir, tmp_path / "mnist", 1)
+    batches: list[list[Path]] = []
+
+    def killed(dirs: Sequence[Path], output: Path, **kwargs: Any) -> Any:
+        batches.append(list(dirs))
+        return [CompilationError("the compiler was stopped by signal 9") for _ in dirs]
+
+    monkeypatch.setattr(loader_module, "compile_versions", killed)
+    loader = ModelLoader(CompileCache(tmp_path / "cache"))
+    loader.load([request])
+    (again,) = loader.load([request])
+    assert len(batches) == 2
+    assert again.cache is Lookup.MISS
