@@ -94,6 +94,11 @@ def compile_serving_signature(loaded: Any, *, threads: int = 1) -> bytes:
     Raises :class:`CompilationError` if conversion fails or the compiled model disagrees with
     TensorFlow on :func:`probe_images` (argmax, or probabilities beyond the tolerance).
     """
+    return _compile_and_check(loaded, threads=threads)[0]
+
+
+def _compile_and_check(loaded: Any, *, threads: int = 1) -> tuple[bytes, np.ndarray[Any, Any]]:
+    """The verified flatbuffer, and TensorFlow's answers on the probe batch it was checked on."""
     import tensorflow as tf
 
     try:
@@ -110,7 +115,7 @@ def compile_serving_signature(loaded: Any, *, threads: int = 1) -> bytes:
     disagreement = check_agreement(model.predict(probe), expected)
     if disagreement is not None:
         raise CompilationError(f"the compiled model disagrees with TensorFlow: {disagreement}")
-    return flatbuffer
+    return flatbuffer, expected
 
 
 def _describe(specs: Any) -> dict[str, dict[str, Any]]:
@@ -140,9 +145,9 @@ def export_for_serving(version_dir: Path, output: Path) -> None:
         description["inputs"] = _describe(signature.structured_input_signature[1])
         description["outputs"] = _describe(signature.structured_outputs)
         if description["inputs"] == COMPILABLE_INPUT and OUTPUT in description["outputs"]:
-            arrays["flatbuffer"] = np.frombuffer(compile_serving_signature(loaded), np.uint8)
-            probe = tf.constant(probe_images())
-            arrays["probe_expected"] = signature(**{INPUT: probe})[OUTPUT].numpy()
+            flatbuffer, expected = _compile_and_check(loaded)
+            arrays["flatbuffer"] = np.frombuffer(flatbuffer, np.uint8)
+            arrays["probe_expected"] = expected
     arrays["description"] = np.array(json.dumps(description))
     partial = output.with_suffix(".partial.npz")
     np.savez(partial, **arrays)
