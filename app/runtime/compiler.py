@@ -3,9 +3,10 @@
 Importing TensorFlow maps ~460 MB into a process for good and takes seconds, while a compiled
 model needs LiteRT (~30 MB). So the service runs this module as
 ``python -m app.runtime.compiler <output dir> <version dir>...``: the child imports TensorFlow
-once, and for each version loads the SavedModel, compiles its serving signature to TFLite,
-checks the result against TensorFlow on a probe batch, and writes one ``.npz`` *artifact*
-(flatbuffer, TensorFlow's probe answers, signature description, weights) or a one-line error.
+once (only the part compiling needs: :mod:`.tensorflow_core`), and for each version loads the
+SavedModel, compiles its serving signature to TFLite, checks the result against TensorFlow on a
+probe batch, and writes one ``.npz`` *artifact* (flatbuffer, TensorFlow's probe answers,
+signature description, weights) or a one-line error.
 A broken version fails alone; the others still compile. The server then checks the interpreter
 it builds against the probe answers (:mod:`app.runtime.artifact`), so what it serves is verified
 in its own process too.
@@ -31,8 +32,11 @@ from app.runtime.litert import (
     check_agreement,
     probe_images,
 )
+from app.runtime.tensorflow_core import CoreImportError, import_core, tensorflow_api
 
 COMPILABLE_INPUT = {INPUT: {"dtype": "uint8", "shape": [None, 28, 28]}}
+# Set when the child starts again to import all of TensorFlow (see .tensorflow_core).
+FULL_TENSORFLOW = "MNIST_COMPILER_FULL_TENSORFLOW"
 
 
 def compile_versions(
@@ -99,11 +103,10 @@ def compile_serving_signature(loaded: Any, *, threads: int = 1) -> bytes:
 
 def _compile_and_check(loaded: Any, *, threads: int = 1) -> tuple[bytes, np.ndarray[Any, Any]]:
     """The verified flatbuffer, and TensorFlow's answers on the probe batch it was checked on."""
-    import tensorflow as tf
-
+    tf = tensorflow_api()
     try:
         signature = loaded.signatures[SERVING_SIGNATURE]
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([signature], loaded)
+        converter = tf.converter.from_concrete_functions([signature], loaded)
         flatbuffer: bytes = converter.convert()
         model = CompiledModel(flatbuffer, threads=threads)
     except Exception as exc:
@@ -130,12 +133,11 @@ def _describe(specs: Any) -> dict[str, dict[str, Any]]:
 
 def export_for_serving(version_dir: Path, output: Path) -> None:
     """The child's work for one version: SavedModel -> artifact ``.npz`` at ``output``."""
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(str(version_dir))
+    tf = tensorflow_api()
+    loaded = tf.load_saved_model(str(version_dir))
     signatures = dict(loaded.signatures)
     description: dict[str, Any] = {"names": sorted(signatures), "inputs": {}, "outputs": {}}
-    arrays: dict[str, Any] = {"tensorflow_version": np.array(tf.__version__)}
+    arrays: dict[str, Any] = {"tensorflow_version": np.array(tf.version)}
     if WEIGHTS_SIGNATURE in signatures:
         weights = signatures[WEIGHTS_SIGNATURE]()
         if {"W", "b"} <= set(weights):
@@ -162,6 +164,13 @@ def main(argv: list[str]) -> int:
         )
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if FULL_TENSORFLOW not in os.environ:
+        try:
+            import_core()  # a third of TensorFlow's import time is its public API, unused here
+        except CoreImportError as exc:
+            print(f"importing all of TensorFlow (its core alone failed: {exc})", file=sys.stderr)
+            again = [sys.executable, "-m", "app.runtime.compiler", *argv]
+            os.execve(sys.executable, again, {**os.environ, FULL_TENSORFLOW: "1"})
     output_dir = Path(argv[0])
     for index, version_dir in enumerate(argv[1:]):
         try:
