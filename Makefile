@@ -9,7 +9,9 @@ HOST   ?= 0.0.0.0
 PORT   ?= 8000
 MNIST_DATA_DIR ?= ../shared/mnist
 
-.PHONY: serve test lint typecheck pytest train bench lock docker-smoke clean
+KSERVE_VENV ?= .venv-kserve
+
+.PHONY: serve test lint typecheck pytest train bench lock docker-smoke clean kserve-client
 
 # The stamp is rebuilt whenever a lock file changes, so `make` keeps the venv in step with the pins.
 $(VENV)/.installed: requirements/runtime.txt requirements/dev.txt
@@ -20,6 +22,14 @@ $(VENV)/.installed: requirements/runtime.txt requirements/dev.txt
 	@# bytecode, and every process that imports TensorFlow spends ~8 s recompiling it (12 s -> 3.5 s).
 	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null
 	@touch $@
+
+# KServe's SDK conflicts with the service's pins (protobuf), so its client runs from its own venv.
+$(KSERVE_VENV)/.installed: requirements/kserve-client.txt
+	@test -x $(KSERVE_VENV)/bin/python || $(PYTHON) -m venv $(KSERVE_VENV) || python3 -m venv $(KSERVE_VENV)
+	$(KSERVE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/kserve-client.txt
+	@touch $@
+
+kserve-client: $(KSERVE_VENV)/.installed
 
 serve: $(VENV)/.installed
 	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log --loop uvloop --http httptools
@@ -33,8 +43,8 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy training app tests benchmarks scripts
 
-pytest: $(VENV)/.installed
-	$(BIN)/pytest
+pytest: $(VENV)/.installed $(KSERVE_VENV)/.installed
+	KSERVE_PYTHON=$(KSERVE_VENV)/bin/python $(BIN)/pytest
 
 train: $(VENV)/.installed
 	$(BIN)/python -m training --data-dir $(MNIST_DATA_DIR)
@@ -43,9 +53,10 @@ train: $(VENV)/.installed
 lock:
 	uv pip compile --universal --python-version 3.11 -q requirements/runtime.in -o requirements/runtime.txt
 	uv pip compile --universal --python-version 3.11 -q requirements/dev.in -o requirements/dev.txt
+	uv pip compile --universal --python-version 3.11 -q requirements/kserve-client.in -o requirements/kserve-client.txt
 
 docker-smoke:
 	bash scripts/docker-smoke.sh
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(KSERVE_VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -21,7 +21,7 @@ import anyio.to_thread
 import numpy as np
 import numpy.typing as npt
 
-from app.contract import IMAGE_SIZE, Pixels
+from app.contract import IMAGE_SIZE, Pixels, Probabilities
 from app.errors import ApiError
 from app.images.decoding import ImageLimits, Opened, prepare_image, read_header
 from app.images.normalize import (
@@ -190,8 +190,47 @@ async def infer(
         else:
             probabilities = await served.batcher.predict(stack(inputs))
         body = response_body(servable, uploads, inputs, probabilities, return_input=return_input)
-    if served.batcher is None:
-        metrics.observe_batch(len(uploads))  # the batcher reports the batches it makes
-    metrics.count_model_request(served.model, served.version)
-    metrics.count_predictions(prediction["digit"] for prediction in body["predictions"])
+    _record(
+        served, metrics, len(uploads), [prediction["digit"] for prediction in body["predictions"]]
+    )
     return body
+
+
+async def infer_pixels(served: ServedVersion, metrics: Metrics, pixels: Pixels) -> Probabilities:
+    """Probabilities for images already in the model's form, ``uint8 [N, 28, 28]``."""
+    probabilities = await _run_model(served, pixels)
+    _record(served, metrics, len(pixels), probabilities.argmax(axis=1).tolist())
+    return probabilities
+
+
+async def infer_files(
+    served: ServedVersion,
+    metrics: Metrics,
+    uploads: Sequence[Upload],
+    limits: ImageLimits,
+    options: InferOptions,
+) -> tuple[list[Prepared], Probabilities]:
+    """Decode and normalise encoded images as :func:`infer` does; their inputs and probabilities."""
+    images = read_headers(uploads, limits)
+    inputs = quick_inputs(uploads, images, options.normalize, options.inline_max_bytes)
+    if inputs is None:
+        work = partial(prepare_all, uploads, images, options.normalize)
+        inputs = await anyio.to_thread.run_sync(work)
+    probabilities = await _run_model(served, stack(inputs))
+    _record(served, metrics, len(inputs), probabilities.argmax(axis=1).tolist())
+    return inputs, probabilities
+
+
+async def _run_model(served: ServedVersion, pixels: Pixels) -> Probabilities:
+    servable = served.servable
+    assert servable is not None, "only available versions are leased"
+    if served.batcher is None:
+        return servable.probabilities(pixels)  # ~5 µs an image: less than a thread hand-off
+    return await served.batcher.predict(pixels)
+
+
+def _record(served: ServedVersion, metrics: Metrics, images: int, digits: list[int]) -> None:
+    if served.batcher is None:
+        metrics.observe_batch(images)  # the batcher reports the batches it makes
+    metrics.count_model_request(served.model, served.version)
+    metrics.count_predictions(digits)

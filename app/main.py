@@ -25,6 +25,9 @@ from app.observability.middleware import RequestContextMiddleware, StartupFailur
 from app.protocols.native import health, models, predict
 from app.protocols.native.cors import CORSMiddleware
 from app.protocols.native.errors import install_error_handlers
+from app.protocols.tfserving import routes as tfserving
+from app.protocols.v2 import infer as v2_infer
+from app.protocols.v2 import models as v2_models
 from app.repository.registry import ModelRecord, ModelRegistry
 from app.repository.watcher import RepositoryWatcher
 from app.runtime.batching import MicroBatcher
@@ -126,8 +129,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.watcher = build_repository(settings, app.state.metrics)
     app.state.registry = app.state.watcher.registry
     install_error_handlers(app)
+    _include_first(app, v2_infer.router)
     _include_first(app, predict.router)
     routers = (
+        v2_models.router,
+        tfserving.router,
         weights.default_router,
         weights.model_router,
         models.router,

@@ -1,4 +1,5 @@
-"""HTTP load benchmark: our /health/live and /predict (multipart and raw) against the naive app.
+"""HTTP load benchmark: our /health/live and /predict (multipart and raw) against the naive app,
+and the standard protocols (Open Inference Protocol v2 binary and JSON, TF Serving REST JSON).
 
 A second instance of our server with micro-batching switched on shows what batching brings.
 The servers run as subprocesses pinned to core 0 and this load generator to core 1. The CPU
@@ -20,12 +21,15 @@ from benchmarks.loadgen import (
     Server,
     digit_png,
     get_request,
+    json_request,
     median,
+    mnist_pixels,
     multipart_request,
     pin_to_core,
     raw_image_request,
     run_load,
     uvicorn_argv,
+    v2_binary_request,
 )
 
 OUR_PORT, NAIVE_PORT, BATCHED_PORT = 18301, 18302, 18303
@@ -34,6 +38,7 @@ GOALS = {  # name -> (description, check)
     "predict_vs_health": "our /predict (multipart) >= 0.6x our /health/live requests/s",
     "predict_vs_naive": "our /predict (multipart) >= 3x the naive /predict requests/s",
     "p99": "our /predict p99 <= 25 ms",
+    "v2_binary": "v2 binary infer, one image >= 0.9x our raw-body /predict requests/s",
     "errors": "zero errors",
 }
 
@@ -64,12 +69,26 @@ def servers() -> list[Server]:
 
 async def measure(rounds: int, seconds: float, connections: int) -> dict[str, list[LoadResult]]:
     png = digit_png()
+    pixels = mnist_pixels()
+    v2_json = {
+        "inputs": [
+            {"name": "images", "shape": [1, 28, 28], "datatype": "UINT8",
+             "data": pixels.reshape(-1).tolist()}
+        ]
+    }  # fmt: skip
+    tfserving = {"instances": (pixels.reshape(1, 784) / 255.0).tolist()}
     targets = {
         "ours GET /health/live": (OUR_PORT, get_request("/health/live")),
         "ours POST /predict multipart": (OUR_PORT, multipart_request("/predict", png)),
         "ours POST /predict raw body": (OUR_PORT, raw_image_request("/predict", png)),
         "ours, batching on, multipart": (BATCHED_PORT, multipart_request("/predict", png)),
         "naive POST /predict multipart": (NAIVE_PORT, multipart_request("/predict", png)),
+        "ours v2 infer, binary": (OUR_PORT, v2_binary_request("/v2/models/mnist/infer", pixels)),
+        "ours v2 infer, JSON": (OUR_PORT, json_request("/v2/models/mnist/infer", v2_json)),
+        "ours TF Serving :predict, JSON": (
+            OUR_PORT,
+            json_request("/v1/models/mnist:predict", tfserving),
+        ),
     }
     results: dict[str, list[LoadResult]] = {name: [] for name in targets}
     for round_number in range(rounds + 1):
@@ -107,6 +126,9 @@ def report(results: dict[str, list[LoadResult]], connections: int) -> bool:
     raw_vs_health = per_round_ratio("ours POST /predict raw body", "ours GET /health/live")
     vs_naive = per_round_ratio("ours POST /predict multipart", "naive POST /predict multipart")
     batching = per_round_ratio("ours, batching on, multipart", "ours POST /predict multipart")
+    v2_binary = per_round_ratio("ours v2 infer, binary", "ours POST /predict raw body")
+    v2_json = per_round_ratio("ours v2 infer, JSON", "ours POST /predict raw body")
+    tfserving = per_round_ratio("ours TF Serving :predict, JSON", "ours POST /predict raw body")
     p99 = max(
         median([r.latency_ms(0.99) for r in results[name]])
         for name in ("ours POST /predict multipart", "ours POST /predict raw body")
@@ -120,8 +142,10 @@ def report(results: dict[str, list[LoadResult]], connections: int) -> bool:
         "predict_vs_naive": (f"{vs_naive:.1f}x", vs_naive >= 3),
         "p99": (f"{p99:.1f} ms", p99 <= 25),
         "errors": (str(errors), errors == 0),
+        "v2_binary": (f"{v2_binary:.2f}x", v2_binary >= 0.9),
     }
     print(f"\nmicro-batching on vs off (multipart requests/s): {batching:.2f}x")
+    print(f"against raw-body /predict: v2 JSON {v2_json:.2f}x, TF Serving JSON {tfserving:.2f}x")
     for key, (measured, ok) in checks.items():
         print(f"{'PASS' if ok else 'FAIL'}  {GOALS[key]}: {measured}")
     return all(ok for _, ok in checks.values())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import io
+import json
 import os
 import statistics
 import subprocess
@@ -20,7 +21,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 from PIL import Image
@@ -50,6 +51,48 @@ def raw_image_request(path: str, png: bytes) -> bytes:
         f"Content-Length: {len(png)}\r\n\r\n"
     )
     return head.encode() + png
+
+
+def json_request(path: str, body: object) -> bytes:
+    content = json.dumps(body).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(content)}\r\n\r\n"
+    )
+    return head.encode() + content
+
+
+def v2_binary_request(path: str, pixels: np.ndarray[Any, Any]) -> bytes:
+    """An Open Inference Protocol v2 request as tritonclient sends it: binary in and out."""
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "images",
+                    "shape": list(pixels.shape),
+                    "datatype": "UINT8",
+                    "parameters": {"binary_data_size": pixels.nbytes},
+                }
+            ],
+            "outputs": [
+                {"name": "probabilities", "parameters": {"binary_data": True}},
+                {"name": "digit", "parameters": {"binary_data": True}},
+            ],
+        }
+    ).encode()
+    body = header + pixels.tobytes()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\nInference-Header-Content-Length: {len(header)}"
+        f"\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def mnist_pixels(index: int = 0) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    """One MNIST test image as uint8 [1, 28, 28]."""
+    with gzip.open(MNIST_DIR / "t10k-images-idx3-ubyte.gz") as f:
+        f.seek(16 + 784 * index)
+        return np.frombuffer(f.read(784), dtype=np.uint8).reshape(1, 28, 28)
 
 
 def multipart_request(path: str, png: bytes, filename: str = "digit.png") -> bytes:
@@ -89,10 +132,11 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
     lowered = head.lower()
-    marker = lowered.find(b"content-length:")
+    # At a line start: "inference-header-content-length:" (v2's binary responses) is another header.
+    marker = lowered.find(b"\r\ncontent-length:")
     if marker >= 0:
-        end = lowered.index(b"\r\n", marker)
-        await reader.readexactly(int(lowered[marker + 15 : end]))
+        end = lowered.index(b"\r\n", marker + 2)
+        await reader.readexactly(int(lowered[marker + 17 : end]))
     elif b"transfer-encoding: chunked" in lowered:
         while (size := int((await reader.readuntil(b"\r\n")).strip(), 16)) > 0:
             await reader.readexactly(size + 2)

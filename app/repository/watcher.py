@@ -50,6 +50,8 @@ class RepositoryWatcher:
         self.names = names  # None: every model folder found, now and later
         self.poll_seconds = poll_seconds
         self.metrics = metrics
+        self.unloaded: set[str] = set()  # unloaded on request: not served until loaded again
+        self.loaded: set[str] = set()  # loaded on request though not in ``names``
         self._lock = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
         self._retiring: set[asyncio.Task[None]] = set()
@@ -92,7 +94,7 @@ class RepositoryWatcher:
         """One pass: scan, load what the policy wants, swap it in, retire what it does not want."""
         async with self._lock:
             names = self.names if self.names is not None else model_names(self.root)
-            names = sorted(set(names) | set(self.registry.models))
+            names = sorted((set(names) | set(self.registry.models) | self.loaded) - self.unloaded)
             folders = await anyio.to_thread.run_sync(scan_models, self.root, names)
             for folder in folders.values():
                 self._observe(folder)
@@ -102,6 +104,26 @@ class RepositoryWatcher:
                 await self._load(plan, folders)
             for folder in folders.values():
                 self._retire_unwanted(folder)
+
+    async def load(self, name: str) -> ModelRecord:
+        """Serve ``name`` (again): load what the policy wants of it now, as a poll would."""
+        if name not in self.registry.models and name not in model_names(self.root):
+            self.registry.record_of(name)  # the 404 listing the models
+        self.unloaded.discard(name)
+        self.loaded.add(name)
+        await self.reconcile()
+        return self.registry.record_of(name)
+
+    async def unload(self, name: str) -> None:
+        """Stop serving ``name``: every version retires after its requests, until :meth:`load`."""
+        record = self.registry.record_of(name)
+        async with self._lock:
+            self.unloaded.add(name)
+            self.loaded.discard(name)
+            record.required = False  # readiness no longer waits for it
+            for served in list(record.versions.values()):
+                if served.state is VersionState.AVAILABLE:
+                    self._retire_later(served)
 
     def _wanted(self, folder: ModelFolder) -> frozenset[int]:
         record = self.registry.models[folder.name]

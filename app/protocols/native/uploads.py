@@ -67,6 +67,14 @@ async def read_uploads(request: Request, limits: UploadLimits) -> list[Upload]:
     )
 
 
+async def read_body(request: Request, limits: UploadLimits) -> bytes:
+    """The whole body of any request, held to the byte limit (declared and received)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limits.max_bytes:
+        raise _too_large(limits)
+    return await _read_raw(request, limits)
+
+
 def _too_large(limits: UploadLimits) -> BodyTooLargeError:
     return BodyTooLargeError(
         f"the request body exceeds the limit of {limits.max_bytes} bytes",

@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 import pytest
 
+from app.errors import UnknownModelError
 from app.repository.policy import VersionPolicy
 from app.repository.registry import ModelRegistry, VersionState
 from app.repository.watcher import RepositoryWatcher
@@ -287,3 +288,30 @@ async def test_a_version_folder_changed_in_place_keeps_serving_what_was_loaded(
 
 async def test_state_names_are_the_documented_ones() -> None:
     assert [s.value for s in VersionState] == ["loading", "available", "unloading", "error"]
+
+
+async def test_unload_retires_a_model_until_it_is_loaded_again(tmp_path: Path) -> None:
+    for model in ("mnist", "spare"):
+        write_version(tmp_path, model, 1)
+    watched = watcher(tmp_path, names=["mnist"])  # "spare" is outside MNIST_MODELS
+    await watched.start()
+    assert "spare" not in watched.registry.models
+    with pytest.raises(UnknownModelError):
+        await watched.load("nothing-here")
+
+    await watched.load("spare")  # loaded on request though not listed
+    assert served(watched, "spare") == 1
+    await watched.reconcile()  # a poll keeps it
+    assert served(watched, "spare") == 1
+
+    await watched.unload("mnist")
+    await anyio.sleep(0)  # let the retirement run (no request holds the version)
+    assert served(watched, "mnist") is None
+    assert watched.registry.missing_required() == []  # an unloaded model is not waited for
+    write_version(tmp_path, "mnist", 2)
+    await watched.reconcile()  # polling leaves an unloaded model alone
+    assert served(watched, "mnist") is None
+
+    await watched.load("mnist")
+    assert served(watched, "mnist") == 2
+    await watched.close()

@@ -1,0 +1,81 @@
+"""The error shape of the standard protocols, ``{"error": "<message>"}``, rendered in one place.
+
+Triton, KServe, MLServer and TensorFlow Serving all answer errors this way, and their clients
+read the message from that key. The statuses are theirs too: a client's mistake is a 400 (the
+native API's 422s become 400s here), an unknown model or version a 404, a body over the limit a
+413, a model not ready a 503. Never a 5xx for a client's mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import orjson
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
+
+from app.errors import ApiError, UnprocessableContentError
+from app.observability.context import REQUEST_ID_HEADER, current_request_id
+
+
+class ProtocolError(ApiError):
+    """A request the protocol's rules refuse (wrong datatype, shape, binary size, name...)."""
+
+    status, code, example = 400, "bad_request", "input 'images': datatype FP16 is not accepted"
+
+
+class StandardErrorBody(BaseModel):
+    """An error of the standard protocols."""
+
+    error: str = Field(examples=["input 'images' has shape [1, 27, 28]; expected one of ..."])
+
+
+_MEANINGS = {
+    400: "The request breaks a rule of the protocol or of the model's input.",
+    404: "No such model or version.",
+    413: "The request body is over the configured limit.",
+    503: "The model (or that version) is not available right now.",
+}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses, in the ``{"error": message}`` shape."""
+    return {
+        status: {"model": StandardErrorBody, "description": _MEANINGS[status]}
+        for status in statuses
+    }
+
+
+def error_response(status: int, message: str) -> Response:
+    """``{"error": message}`` with the request id in its header."""
+    response = Response(orjson.dumps({"error": message}), status, media_type="application/json")
+    request_id = current_request_id()
+    if request_id is not None:
+        response.headers[REQUEST_ID_HEADER] = request_id
+    return response
+
+
+def render(exc: ApiError) -> Response:
+    status = 400 if isinstance(exc, UnprocessableContentError) else exc.status
+    return error_response(status, exc.message)
+
+
+class StandardRoute(APIRoute):
+    """A documented route whose endpoint takes the bare request; errors in the plain shape.
+
+    As for the native prediction routes, FastAPI's per-request parameter machinery is skipped:
+    these endpoints read their path parameters and body themselves.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint: Callable[[Request], Coroutine[Any, Any, Response]] = self.endpoint
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await endpoint(request)
+            except ApiError as exc:
+                return render(exc)
+
+        return handle

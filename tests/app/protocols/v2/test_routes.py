@@ -1,0 +1,163 @@
+"""The v2 routes in process: the same answers as POST /predict, errors as {"error": message}."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from fastapi import FastAPI
+
+from app.protocols.v2.models import EXTENSIONS
+from tests.app.conftest import MLP_NAME, MODEL_NAME, serving
+from tests.app.samples import mnist_test_set, png
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def repo(
+    make_app: Callable[..., FastAPI], repository_dir: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Two models, the softmax in versions 1 and 2, all served."""
+    async with serving(make_app(model_dir=repository_dir, version_policy="all")) as client:
+        yield client
+
+
+async def native(
+    client: httpx.AsyncClient, pixels: np.ndarray[Any, Any], path: str = "/predict"
+) -> dict[str, Any]:
+    files = [("files", (f"{i}.png", png(p), "image/png")) for i, p in enumerate(pixels)]
+    response = await client.post(f"{path}?normalize=never", files=files)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def tensor(pixels: np.ndarray[Any, Any]) -> dict[str, Any]:
+    return {"name": "images", "shape": list(pixels.shape), "datatype": "UINT8",
+            "data": pixels.reshape(-1).tolist()}  # fmt: skip
+
+
+async def test_infer_answers_what_predict_answers(client: httpx.AsyncClient) -> None:
+    pixels = mnist_test_set(5)[0]
+    response = await client.post(
+        f"/v2/models/{MODEL_NAME}/infer", json={"id": "q1", "inputs": [tensor(pixels)]}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["id"], body["model_name"], body["model_version"]) == ("q1", MODEL_NAME, "1")
+    outputs = {output["name"]: output for output in body["outputs"]}
+    expected = await native(client, pixels)
+    digits = [p["digit"] for p in expected["predictions"]]
+    assert outputs["digit"] == {"name": "digit", "datatype": "INT64", "shape": [5], "data": digits}
+    assert outputs["probabilities"]["shape"] == [5, 10]
+    np.testing.assert_allclose(
+        np.reshape(outputs["probabilities"]["data"], (5, 10)),
+        [p["probabilities"] for p in expected["predictions"]],
+        rtol=0,
+        atol=1e-6,
+    )
+
+
+async def test_encoded_files_go_through_the_same_decoding(client: httpx.AsyncClient) -> None:
+    pixels = mnist_test_set(3)[0]
+    files = [base64.b64encode(png(p)).decode() for p in pixels]
+    request = {"inputs": [{"name": "images", "shape": [3], "datatype": "BYTES", "data": files}],
+               "outputs": [{"name": "digit"}]}  # fmt: skip
+    response = await client.post(f"/v2/models/{MODEL_NAME}/infer", json=request)
+    assert response.status_code == 200, response.text
+    expected = [p["digit"] for p in (await native(client, pixels))["predictions"]]
+    assert [o["name"] for o in response.json()["outputs"]] == ["digit"]
+    assert response.json()["outputs"][0]["data"] == expected
+
+
+async def test_a_named_version_answers_and_says_so(repo: httpx.AsyncClient) -> None:
+    pixels = mnist_test_set(2)[0]
+    for version in ("1", "2"):
+        response = await repo.post(
+            f"/v2/models/{MODEL_NAME}/versions/{version}/infer", json={"inputs": [tensor(pixels)]}
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["model_version"] == version
+        expected = await native(repo, pixels, f"/models/{MODEL_NAME}/versions/{version}/predict")
+        digits = [p["digit"] for p in expected["predictions"]]
+        assert response.json()["outputs"][1]["data"] == digits
+
+
+async def test_metadata_readiness_config_and_index(repo: httpx.AsyncClient) -> None:
+    assert (await repo.get("/v2/health/live")).json() == {"live": True}
+    assert (await repo.get("/v2/health/ready")).json() == {"ready": True}
+    server = (await repo.get("/v2")).json()
+    assert server["extensions"] == EXTENSIONS
+    metadata = (await repo.get(f"/v2/models/{MODEL_NAME}")).json()
+    assert metadata["versions"] == ["1", "2"]
+    assert metadata["inputs"] == [{"name": "images", "datatype": "UINT8", "shape": [-1, 28, 28]}]
+    assert (await repo.get(f"/v2/models/{MLP_NAME}/versions/1")).json()["versions"] == ["1"]
+    assert (await repo.get(f"/v2/models/{MODEL_NAME}/ready")).status_code == 200
+    assert (await repo.get(f"/v2/models/{MODEL_NAME}/versions/2/ready")).status_code == 200
+    config = (await repo.get(f"/v2/models/{MODEL_NAME}/config")).json()
+    assert config["max_batch_size"] == 64
+    assert config["input"][0]["dims"] == [28, 28]
+    index = (await repo.post("/v2/repository/index")).json()
+    assert {(e["name"], e["version"], e["state"]) for e in index} == {
+        (MODEL_NAME, "1", "READY"),
+        (MODEL_NAME, "2", "READY"),
+        (MLP_NAME, "1", "READY"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "message"),
+    [
+        ("GET", "/v2/models/nope", 404, "no model named 'nope'"),
+        ("GET", f"/v2/models/{MODEL_NAME}/versions/9", 404, "has no version 9"),
+        ("GET", f"/v2/models/{MODEL_NAME}/versions/x/ready", 404, "has no version x"),
+        ("POST", "/v2/models/nope/infer", 404, "no model named 'nope'"),
+        ("POST", f"/v2/models/{MODEL_NAME}/versions/9/infer", 404, "has no version 9"),
+    ],
+)
+async def test_unknown_models_and_versions_are_404s_in_the_protocols_shape(
+    client: httpx.AsyncClient, method: str, path: str, status: int, message: str
+) -> None:
+    response = await client.request(method, path, json={"inputs": []})
+    assert response.status_code == status
+    assert set(response.json()) == {"error"}
+    assert message in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("request_body", "message"),
+    [
+        ({"inputs": [{"name": "pixels", "shape": [1, 784], "datatype": "UINT8",
+                      "data": [0] * 784}]}, "takes one input, 'images'"),
+        ({"inputs": [{"name": "images", "shape": [1, 28, 28], "datatype": "UINT8",
+                      "data": [0] * 784}], "outputs": [{"name": "logits"}]}, "unknown output"),
+        ({"inputs": [{"name": "images", "shape": [1, 28, 28], "datatype": "UINT8",
+                      "data": [0] * 784}],
+          "outputs": [{"name": "digit", "parameters": {"classification": 2}}]}, "applies to"),
+        ({"inputs": [{"name": "images", "shape": [1], "datatype": "BYTES",
+                      "data": [base64.b64encode(b"not an image").decode()]}]}, "not a PNG"),
+        ({"inputs": [{"name": "images", "shape": [1], "datatype": "BYTES", "data": ["AA=="]}],
+          "parameters": {"normalize": "sometimes"}}, "must be one of"),
+    ],
+)  # fmt: skip
+async def test_client_mistakes_are_400s_with_a_message(
+    client: httpx.AsyncClient, request_body: dict[str, Any], message: str
+) -> None:
+    response = await client.post(f"/v2/models/{MODEL_NAME}/infer", json=request_body)
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"]
+
+
+async def test_a_body_over_the_limit_is_a_413(make_app: Callable[..., FastAPI]) -> None:
+    async with serving(make_app(max_upload_bytes=1000)) as client:
+        response = await client.post(
+            f"/v2/models/{MODEL_NAME}/infer", content=b"{" + b" " * 2000 + b"}"
+        )
+    assert response.status_code == 413
+    assert "exceeds the limit of 1000 bytes" in response.json()["error"]
