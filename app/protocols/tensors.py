@@ -38,11 +38,12 @@ def to_pixels(values: npt.NDArray[Any], shape: Sequence[int], name: str, max_bat
     if values.dtype == np.uint8:
         return values.reshape(count, IMAGE_SIZE, IMAGE_SIZE)
     if values.dtype.kind == "f":
-        if not np.isfinite(values).all() or values.min() < 0 or values.max() > 1:
+        floats: npt.NDArray[np.float64] = values.astype(np.float64)  # FP16 would overflow below
+        if not np.isfinite(floats).all() or floats.min() < 0 or floats.max() > 1:
             raise ProtocolError(
                 f"input {name!r}: float pixels must be finite and in [0, 1] (grey level / 255)"
             )
-        scaled = np.rint(values.astype(np.float64) * 255).astype(np.uint8)
+        scaled: Pixels = np.rint(floats * 255).astype(np.uint8)
         return scaled.reshape(count, IMAGE_SIZE, IMAGE_SIZE)
     if values.dtype.kind in "iu":
         if values.min() < 0 or values.max() > 255:

@@ -111,6 +111,8 @@ class RepositoryWatcher:
             self.registry.record_of(name)  # the 404 listing the models
         self.unloaded.discard(name)
         self.loaded.add(name)
+        if self._retiring:  # an unload still waiting for its requests: let it finish first
+            await asyncio.gather(*list(self._retiring), return_exceptions=True)
         await self.reconcile()
         return self.registry.record_of(name)
 

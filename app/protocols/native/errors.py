@@ -18,8 +18,12 @@ from starlette.responses import Response
 
 from app.errors import ApiError, InvalidRequestError
 from app.observability.context import REQUEST_ID_HEADER, current_request_id
+from app.protocols import standard_errors
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+# Paths of the standard protocols (v2, TF Serving): the framework's own 404/405s there too
+# take those protocols' error shape.
+STANDARD_PREFIXES = ("/v2", "/v1/")
 
 
 def error_response(
@@ -56,12 +60,16 @@ async def _api_error(_: Request, exc: Exception) -> Response:
     return error_response(exc.status, exc.code, exc.message, details=exc.details)
 
 
-async def _http_error(_: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = str(exc.detail)
     if exc.status_code == 404 and message == "Not Found":
         message = "no such endpoint: see /docs for the API"
+    if request.url.path.startswith(STANDARD_PREFIXES):  # their clients read {"error": message}
+        response = standard_errors.error_response(exc.status_code, message)
+        response.headers.update(exc.headers or {})
+        return response
     return error_response(exc.status_code, code, message, headers=exc.headers)
 
 

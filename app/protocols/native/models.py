@@ -69,7 +69,7 @@ async def model_detail(request: Request, name: ModelName) -> ModelDetail:
 async def version_detail(request: Request, name: ModelName, version: Version) -> VersionInfo:
     """One version: its state (with the reason of an error), signature and metadata."""
     record = _registry(request).record_of(name)
-    served = record.versions.get(int(version)) if version.isdigit() else None
+    served = record.versions.get(int(version)) if version.isascii() and version.isdigit() else None
     if served is None:
         raise unknown_version(record, version)
     return _version_info(served)

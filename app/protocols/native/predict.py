@@ -161,7 +161,7 @@ async def _predict(request: Request, model: str | None, version: int | None) -> 
 def path_version(request: Request) -> int:
     """The ``{version}`` path parameter; a 404 listing the versions when it is not a number."""
     text: str = request.path_params["version"]
-    if text.isdigit() and int(text) > 0:
+    if text.isascii() and text.isdigit() and int(text) > 0:  # "²" is a digit to isdigit()
         return int(text)
     registry: ModelRegistry = request.app.state.registry
     raise unknown_version(registry.record_of(request.path_params["name"]), text)

@@ -48,7 +48,12 @@ async def read_uploads(request: Request, limits: UploadLimits) -> list[Upload]:
             " or one image as the body with Content-Type image/png (or another image/* type)"
         )
     declared = headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limits.max_bytes:
+    if (
+        declared is not None
+        and declared.isascii()
+        and declared.isdigit()
+        and int(declared) > limits.max_bytes
+    ):
         raise _too_large(limits)
     media_type, params = parse_options_header(header)
     if media_type == "multipart/form-data":
@@ -70,7 +75,12 @@ async def read_uploads(request: Request, limits: UploadLimits) -> list[Upload]:
 async def read_body(request: Request, limits: UploadLimits) -> bytes:
     """The whole body of any request, held to the byte limit (declared and received)."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limits.max_bytes:
+    if (
+        declared is not None
+        and declared.isascii()
+        and declared.isdigit()
+        and int(declared) > limits.max_bytes
+    ):
         raise _too_large(limits)
     return await _read_raw(request, limits)
 

@@ -15,6 +15,8 @@ import base64
 import binascii
 import math
 import struct
+import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from app.errors import BodyTooLargeError
 from app.protocols.standard_errors import ProtocolError
 
 # v2 datatypes and their numpy types (BYTES is a list of bytes objects, not an array).
@@ -79,20 +82,52 @@ def _parameters(value: Any, what: str) -> dict[str, Any]:
     return {} if value is None else _object(value, f"{what} 'parameters'")
 
 
+# zlib's wbits for the Content-Encodings tritonclient compresses requests with.
+_ENCODINGS = {"gzip": 31, "deflate": 15}
+
+
+def decoded(body: bytes, headers: Mapping[str, str], max_bytes: int) -> bytes:
+    """The body with its Content-Encoding (gzip, deflate) undone, held to the same byte limit."""
+    encoding = headers.get("content-encoding", "identity").strip().lower()
+    if encoding == "identity":
+        return body
+    if encoding not in _ENCODINGS:
+        raise ProtocolError(f"Content-Encoding {encoding!r} is not supported: use gzip or deflate")
+    stream = zlib.decompressobj(_ENCODINGS[encoding])
+    try:
+        data = stream.decompress(body, max_bytes + 1)
+    except zlib.error as exc:
+        raise ProtocolError(f"the {encoding} body cannot be decompressed: {exc}") from exc
+    if len(data) > max_bytes:
+        raise BodyTooLargeError(
+            f"the decompressed request body exceeds the limit of {max_bytes} bytes",
+            details={"max_bytes": max_bytes},
+        )
+    if not stream.eof:
+        raise ProtocolError(f"the {encoding} body is truncated")
+    return data
+
+
 def parse_request(body: bytes, header_length: str | None) -> InferRequest:
     """The request in ``body``; ``header_length`` is the Inference-Header-Content-Length."""
     json_part, binary = body, b""
     if header_length is not None:
-        if not header_length.isdigit() or int(header_length) > len(body):
+        valid = header_length.isascii() and header_length.isdigit()
+        if not valid or not 0 < int(header_length) <= len(body):
             raise ProtocolError(
                 f"Inference-Header-Content-Length {header_length!r} is not a byte count within"
                 f" the {len(body)}-byte body"
             )
         json_part, binary = body[: int(header_length)], body[int(header_length) :]
+    if not json_part:
+        raise ProtocolError("the request body is empty: send a JSON inference request")
     try:
         header = orjson.loads(json_part)
     except orjson.JSONDecodeError as exc:
-        raise ProtocolError(f"the request is not valid JSON: {exc}") from exc
+        hint = ""
+        if header_length is None and "after document" in str(exc):  # JSON, then binary data
+            hint = " (binary tensor data needs the Inference-Header-Content-Length header)"
+        raise ProtocolError(f"the request is not valid JSON{hint}: {exc}") from exc
     header = _object(header, "the request")
     request_id = header.get("id")
     if request_id is not None and not isinstance(request_id, str):
@@ -129,6 +164,8 @@ def _input(raw: dict[str, Any], binary: bytes, offset: int) -> tuple[Tensor, int
     parameters = _parameters(raw.get("parameters"), f"input {name!r}")
     count = math.prod(shape)
     size = parameters.get("binary_data_size")
+    if size is not None and "data" in raw:
+        raise ProtocolError(f"input {name!r} has both 'data' and binary_data_size")
     if size is not None:
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise ProtocolError(f"input {name!r}: binary_data_size must be a byte count")
@@ -218,12 +255,17 @@ _JSON_KINDS = {
 
 
 def _flatten(data: list[Any]) -> list[Any]:
+    """Nested lists in row-major order, without recursion (JSON may nest 1,000 deep)."""
     flat: list[Any] = []
-    for element in data:
-        if isinstance(element, list):
-            flat.extend(_flatten(element))
-        else:
+    stack = [iter(data)]
+    while stack:
+        for element in stack[-1]:
+            if isinstance(element, list):
+                stack.append(iter(element))
+                break
             flat.append(element)
+        else:
+            stack.pop()
     return flat
 
 
@@ -239,12 +281,16 @@ def _decode_b64(name: str, element: Any) -> bytes:
 
 def _outputs(header: dict[str, Any]) -> list[RequestedOutput] | None:
     raw_outputs = header.get("outputs")
-    default_binary = _parameters(header.get("parameters"), "the request").get("binary_data_output")
-    if raw_outputs is None:
+    default_binary = _parameters(header.get("parameters"), "the request").get(
+        "binary_data_output", False
+    )
+    if not isinstance(default_binary, bool):
+        raise ProtocolError("binary_data_output must be true or false")
+    if raw_outputs is None or raw_outputs == []:  # none named: every output
         return None if not default_binary else [RequestedOutput("*", binary=True)]
     if not isinstance(raw_outputs, list):
         raise ProtocolError("'outputs' must be a list")
-    requested = []
+    requested: list[RequestedOutput] = []
     for raw in raw_outputs:
         raw = _object(raw, "each requested output")
         name = raw.get("name")
@@ -257,6 +303,8 @@ def _outputs(header: dict[str, Any]) -> list[RequestedOutput] | None:
             raise ProtocolError(f"output {name!r}: binary_data must be true or false")
         if not isinstance(classes, int) or isinstance(classes, bool) or classes < 0:
             raise ProtocolError(f"output {name!r}: classification must be a count of classes")
+        if any(output.name == name for output in requested):
+            raise ProtocolError(f"output {name!r} is requested twice")
         requested.append(RequestedOutput(name, binary, classes))
     return requested
 

@@ -28,6 +28,7 @@ from app.protocols.v2.codec import (
     OutputTensor,
     RequestedOutput,
     Tensor,
+    decoded,
     encode_response,
     parse_request,
 )
@@ -47,16 +48,20 @@ async def _infer(request: Request, name: str, version: int | None) -> Response:
     registry: ModelRegistry = state.registry
     served = registry.lease(name, version)  # an unknown model is refused before the body is read
     try:
-        body = await read_body(request, limits.uploads)
+        body = decoded(
+            await read_body(request, limits.uploads), request.headers, limits.uploads.max_bytes
+        )
         parsed = parse_request(body, request.headers.get(HEADER_LENGTH))
         images = _images(parsed)
+        requested = _requested(parsed.outputs)  # refused before the model runs, not after
         max_batch = limits.uploads.max_files
         if images.datatype == "BYTES":
             assert isinstance(images.data, list)
-            if not 1 <= len(images.data) <= max_batch or len(images.shape) not in (1, 2):
+            count = images.shape[0] if images.shape else 0
+            if images.shape not in ([count], [count, 1]) or not 1 <= count <= max_batch:
                 raise ProtocolError(
                     f"input {INPUT!r} as BYTES holds one encoded image per element, shape [N]"
-                    f" with N from 1 to {max_batch}; got shape {images.shape}"
+                    f" (or [N, 1]) with N from 1 to {max_batch}; got shape {images.shape}"
                 )
             options = _options(parsed, limits.default_options)
             uploads = [Upload(data) for data in images.data]
@@ -70,7 +75,7 @@ async def _infer(request: Request, name: str, version: int | None) -> Response:
         header: dict[str, Any] = {"model_name": served.model, "model_version": str(served.version)}
         if parsed.id is not None:
             header["id"] = parsed.id
-        content, json_length = encode_response(header, _outputs(parsed.outputs, probabilities))
+        content, json_length = encode_response(header, _outputs(requested, probabilities))
     finally:
         served.release()
     if json_length is None:
@@ -99,35 +104,42 @@ def _options(parsed: InferRequest, default: InferOptions) -> InferOptions:
     return InferOptions(normalize=mode, inline_max_bytes=default.inline_max_bytes)
 
 
-def _outputs(
-    requested: list[RequestedOutput] | None, probabilities: Probabilities
-) -> list[OutputTensor]:
-    count = len(probabilities)
+def _requested(requested: list[RequestedOutput] | None) -> list[RequestedOutput]:
+    """The outputs to answer, each checked against the model's."""
     if requested is None:
-        requested = [RequestedOutput(name, binary=False) for name in OUTPUTS]
-    elif requested and requested[0].name == "*":  # binary_data_output without a list
-        requested = [RequestedOutput(name, binary=True) for name in OUTPUTS]
+        return [RequestedOutput(name, binary=False) for name in OUTPUTS]
+    if requested[0].name == "*":  # binary_data_output without a list
+        return [RequestedOutput(name, binary=True) for name in OUTPUTS]
+    for output in requested:
+        if output.name not in OUTPUTS:
+            raise ProtocolError(f"unknown output {output.name!r}; the model has {list(OUTPUTS)}")
+        if output.classification and output.name != OUTPUT:
+            raise ProtocolError(f"classification applies to {OUTPUT!r}, not to {output.name!r}")
+        if output.classification > len(LABELS):
+            raise ProtocolError(
+                f"classification asks for {output.classification} classes;"
+                f" the model has {len(LABELS)}"
+            )
+    return requested
+
+
+def _outputs(requested: list[RequestedOutput], probabilities: Probabilities) -> list[OutputTensor]:
+    count = len(probabilities)
     tensors = []
     for output in requested:
-        if output.name == OUTPUT and output.classification:
+        if output.classification:
             tensors.append(_classification(probabilities, output))
         elif output.name == OUTPUT:
             tensors.append(OutputTensor(OUTPUT, "FP32", [count, 10], probabilities, output.binary))
-        elif output.name == DIGIT and not output.classification:
+        else:
             digits = probabilities.argmax(axis=1).astype(np.int64)
             tensors.append(OutputTensor(DIGIT, "INT64", [count], digits, output.binary))
-        elif output.name == DIGIT:
-            raise ProtocolError(f"classification applies to {OUTPUT!r}, not to {DIGIT!r}")
-        else:
-            raise ProtocolError(f"unknown output {output.name!r}; the model has {list(OUTPUTS)}")
     return tensors
 
 
 def _classification(probabilities: Probabilities, output: RequestedOutput) -> OutputTensor:
     """The classification extension: the top k classes of each image, best first."""
     k = output.classification
-    if k > len(LABELS):
-        raise ProtocolError(f"classification asks for {k} classes; the model has {len(LABELS)}")
     top = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
     elements = [
         f"{float(row[index]):f}:{index}:{LABELS[index]}".encode()

@@ -118,6 +118,15 @@ async def version_ready(request: Request) -> Response:
     return _json({"name": record.name, "ready": is_ready}, 200 if is_ready else 503)
 
 
+@router.get("/v2/models/{name}/versions/{version}/config", responses=documented(404))
+async def version_config(request: Request) -> Response:
+    """One version's configuration (the model's: every version shares the serving contract)."""
+    record, version = _record(request), path_version(request)
+    if version not in record.versions:
+        return error_response(404, f"model {record.name!r} has no version {version}")
+    return await model_config(request)
+
+
 @router.get("/v2/models/{name}/config", responses=documented(404))
 async def model_config(request: Request) -> Response:
     """The model configuration in Triton's JSON form, as tritonclient's get_model_config reads."""
@@ -159,6 +168,17 @@ async def repository_index(request: Request) -> Response:
 async def load_model(request: Request) -> Response:
     """Serve the model (again), loading what the version policy wants of it now."""
     watcher: RepositoryWatcher = request.app.state.watcher
+    body = await request.body()
+    if body.strip() not in (b"", b"{}"):
+        try:
+            parameters = orjson.loads(body).get("parameters") or {}
+        except (orjson.JSONDecodeError, AttributeError):
+            raise ProtocolError("the load request must be a JSON object") from None
+        if parameters:
+            raise ProtocolError(
+                f"load parameters {sorted(parameters)} are not supported: the repository on disk"
+                " is the configuration (add a version folder to change what is served)"
+            )
     record = await watcher.load(request.path_params["name"])
     if record.newest is None:
         reasons = "; ".join(

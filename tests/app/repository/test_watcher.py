@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shutil
@@ -314,4 +315,22 @@ async def test_unload_retires_a_model_until_it_is_loaded_again(tmp_path: Path) -
 
     await watched.load("mnist")
     assert served(watched, "mnist") == 2
+    await watched.close()
+
+
+async def test_load_right_after_unload_waits_for_the_requests_still_running(
+    tmp_path: Path,
+) -> None:
+    write_version(tmp_path, "mnist", 1)
+    watched = watcher(tmp_path)
+    await watched.start()
+    lease = watched.registry.lease("mnist")  # a request still under way
+    await watched.unload("mnist")
+    loading = asyncio.create_task(watched.load("mnist"))
+    await anyio.sleep(0.05)
+    assert not loading.done()  # waits for the request, rather than failing to plan a load
+    lease.release()
+    with anyio.fail_after(GUARD_SECONDS):
+        await loading
+    assert served(watched) == 1
     await watched.close()

@@ -41,6 +41,7 @@ STANDARD_ENDPOINTS = {
     ("get", "/v2/models/{name}/ready"),
     ("get", "/v2/models/{name}/versions/{version}/ready"),
     ("get", "/v2/models/{name}/config"),
+    ("get", "/v2/models/{name}/versions/{version}/config"),
     ("post", "/v2/models/{name}/infer"),
     ("post", "/v2/models/{name}/versions/{version}/infer"),
     ("post", "/v2/repository/index"),

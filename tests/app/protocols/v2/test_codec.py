@@ -85,6 +85,12 @@ def _one(datatype: str = "UINT8", **changes: Any) -> dict[str, Any]:
     ("body", "header", "message"),
     [
         (b"{", None, "not valid JSON"),
+        (b"", None, "the request body is empty"),
+        (  # JSON has no NaN; a client that writes one anyway is refused, not half-parsed
+            b'{"inputs": [{"name": "images", "shape": [1], "datatype": "FP32", "data": [NaN]}]}',
+            None,
+            "not valid JSON",
+        ),
         (b"[]", None, "must be a JSON object"),
         (orjson.dumps({"inputs": []}), None, "non-empty list"),
         (request(_one(datatype="FP8")), None, "unknown datatype"),
@@ -116,6 +122,12 @@ def _one(datatype: str = "UINT8", **changes: Any) -> dict[str, Any]:
             "1 BYTES",
         ),
         (request(_one()), "lots", "not a byte count"),
+        (request(_one()), "0", "not a byte count"),
+        (request(_one()), "\u00b2", "not a byte count"),  # a digit to str.isdigit(), not a count
+        (request(_one()) + b"\x00\x01", None, "needs the Inference-Header-Content-Length"),
+        (request(_one(parameters={"binary_data_size": 784})), None, "both 'data' and"),
+        (request(_one(), outputs=[{"name": "digit"}, {"name": "digit"}]), None, "requested twice"),
+        (request(_one(), parameters={"binary_data_output": "no"}), None, "true or false"),
         (request(_one()), "99999", "not a byte count"),
     ],
 )
@@ -179,3 +191,14 @@ def test_responses_in_json_and_in_binary() -> None:
     body, length = encode_response(header, outputs)
     assert length is None
     assert orjson.loads(body)["outputs"][0]["data"] == pytest.approx([0.1] * 20)
+
+
+def test_no_named_outputs_means_every_output() -> None:
+    assert parse_request(request(_one(), outputs=[]), None).outputs is None
+
+
+def test_deeply_nested_bytes_data_is_flattened_without_recursion() -> None:
+    depth = 1000  # orjson reads nesting to 1,024 deep (and writes far less: built by hand)
+    data = b"[" * depth + b'"' + base64.b64encode(b"file") + b'"' + b"]" * depth
+    body = b'{"inputs": [{"name": "images", "shape": [1], "datatype": "BYTES", "data": '
+    assert parse_request(body + data + b"}]}", None).inputs[0].data == [b"file"]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import gzip
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+import orjson
 import pytest
 from fastapi import FastAPI
 
@@ -161,3 +163,77 @@ async def test_a_body_over_the_limit_is_a_413(make_app: Callable[..., FastAPI]) 
         )
     assert response.status_code == 413
     assert "exceeds the limit of 1000 bytes" in response.json()["error"]
+
+
+async def test_outputs_are_checked_before_the_model_runs(app: FastAPI) -> None:
+    request = {"inputs": [tensor(mnist_test_set(1)[0])], "outputs": [{"name": "nope"}]}
+    async with serving(app) as client:
+        response = await client.post(f"/v2/models/{MODEL_NAME}/infer", json=request)
+        assert response.status_code == 400
+        assert app.state.metrics.model_requests.counts == {}  # nothing was computed
+
+
+async def test_a_gzip_body_is_read_and_other_encodings_refused(client: httpx.AsyncClient) -> None:
+    pixels = mnist_test_set(1)[0]
+    body = orjson.dumps({"inputs": [tensor(pixels)]})
+    url = f"/v2/models/{MODEL_NAME}/infer"
+    response = await client.post(
+        url, content=gzip.compress(body), headers={"Content-Encoding": "gzip"}
+    )
+    assert response.status_code == 200, response.text
+    expected = (await native(client, pixels))["predictions"][0]["digit"]
+    assert response.json()["outputs"][1]["data"] == [expected]
+    refused = await client.post(url, content=body, headers={"Content-Encoding": "br"})
+    assert refused.status_code == 400
+    assert "Content-Encoding 'br' is not supported" in refused.json()["error"]
+
+
+async def test_a_compressed_body_is_held_to_the_limit_once_inflated(
+    make_app: Callable[..., FastAPI],
+) -> None:
+    bomb = gzip.compress(b"{" + b" " * 100_000 + b"}")  # ~100 bytes that inflate to 100 kB
+    async with serving(make_app(max_upload_bytes=10_000)) as client:
+        response = await client.post(
+            f"/v2/models/{MODEL_NAME}/infer", content=bomb, headers={"Content-Encoding": "gzip"}
+        )
+    assert response.status_code == 413
+    assert "decompressed" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("POST", f"/v2/models/{MODEL_NAME}/versions/%C2%B2/infer", 404),  # "²": no version
+        ("GET", f"/v2/models/{MODEL_NAME}/versions/%C2%B2/ready", 404),
+        ("GET", f"/v1/models/{MODEL_NAME}/versions/%C2%B2", 404),
+        ("GET", f"/v2/models/{MODEL_NAME}/stats", 404),  # no such route: still the plain shape
+        ("GET", f"/v2/models/{MODEL_NAME}/infer", 405),
+        ("POST", f"/v1/models/{MODEL_NAME}:classify", 405),  # matches the status route
+    ],
+)
+async def test_odd_paths_get_4xx_in_the_protocols_shape(
+    client: httpx.AsyncClient, method: str, path: str, status: int
+) -> None:
+    response = await client.request(method, path)
+    assert response.status_code == status
+    assert isinstance(response.json()["error"], str)
+
+
+async def test_bytes_must_be_one_file_per_element(client: httpx.AsyncClient) -> None:
+    files = [base64.b64encode(png(p)).decode() for p in mnist_test_set(3)[0]]
+    request = {"inputs": [{"name": "images", "shape": [1, 3], "datatype": "BYTES", "data": files}]}
+    response = await client.post(f"/v2/models/{MODEL_NAME}/infer", json=request)
+    assert response.status_code == 400
+    assert "got shape [1, 3]" in response.json()["error"]
+
+
+async def test_versioned_config_and_refused_load_parameters(repo: httpx.AsyncClient) -> None:
+    config = await repo.get(f"/v2/models/{MODEL_NAME}/versions/2/config")
+    assert config.json()["name"] == MODEL_NAME
+    assert (await repo.get(f"/v2/models/{MODEL_NAME}/versions/9/config")).status_code == 404
+    load = await repo.post(
+        f"/v2/repository/models/{MODEL_NAME}/load", json={"parameters": {"config": "{}"}}
+    )
+    assert load.status_code == 400
+    assert "not supported" in load.json()["error"]
+    assert (await repo.post(f"/v2/repository/models/{MODEL_NAME}/load", json={})).status_code == 200
