@@ -54,6 +54,9 @@ lock:
 	uv pip compile --universal --python-version 3.11 -q requirements/runtime.in -o requirements/runtime.txt
 	uv pip compile --universal --python-version 3.11 -q requirements/dev.in -o requirements/dev.txt
 	uv pip compile --universal --python-version 3.11 -q requirements/kserve-client.in -o requirements/kserve-client.txt
+	for peer in kserve mlserver bentoml; do \
+		uv pip compile --python-version 3.11 -q benchmarks/peers/$$peer.in -o benchmarks/peers/$$peer.txt; \
+	done
 
 docker-smoke:
 	bash scripts/docker-smoke.sh

@@ -129,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.watcher = build_repository(settings, app.state.metrics)
     app.state.registry = app.state.watcher.registry
     install_error_handlers(app)
+    _include_first(app, tfserving.predict_router)
     _include_first(app, v2_infer.router)
     _include_first(app, predict.router)
     routers = (

@@ -95,10 +95,12 @@ def mnist_pixels(index: int = 0) -> np.ndarray[Any, np.dtype[np.uint8]]:
         return np.frombuffer(f.read(784), dtype=np.uint8).reshape(1, 28, 28)
 
 
-def multipart_request(path: str, png: bytes, filename: str = "digit.png") -> bytes:
+def multipart_request(
+    path: str, png: bytes, filename: str = "digit.png", field: str = "files"
+) -> bytes:
     boundary = "mnistbenchmarkboundary7f3a"
     body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{filename}"\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
         f"Content-Type: image/png\r\n\r\n"
     ).encode()
     body += png + f"\r\n--{boundary}--\r\n".encode()
@@ -247,6 +249,28 @@ class Server:
         status = Path(f"/proc/{self.process.pid}/status").read_text()
         kib = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))
         return int(kib) / 1024
+
+    def tree_rss_mb(self) -> float:
+        """Resident set size of the server and every process under it (workers, children)."""
+        assert self.process is not None
+        children: dict[int, list[int]] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        total, pending = 0.0, [self.process.pid]
+        while pending:
+            pid = pending.pop()
+            pending.extend(children.get(pid, []))
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            rss = [line.split()[1] for line in status.splitlines() if line.startswith("VmRSS")]
+            total += int(rss[0]) / 1024 if rss else 0
+        return total
 
     def output(self) -> str:
         """What the server has written so far."""

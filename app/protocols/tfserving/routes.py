@@ -26,6 +26,9 @@ from app.runtime.servable import TensorSpec
 
 OUTPUTS = ("probabilities", "digit")  # what :predict answers
 router = APIRouter(tags=["tensorflow serving rest"], route_class=StandardRoute)
+# The :predict routes are a router of their own, which the app puts at the head of its routing
+# table: behind the others, matching them cost ~100 µs a request (a third of a prediction).
+predict_router = APIRouter(tags=["tensorflow serving rest"], route_class=StandardRoute)
 
 _STATES = {
     VersionState.LOADING: "LOADING",
@@ -175,13 +178,13 @@ async def _predict(request: Request, version: int | None) -> Response:
     )
 
 
-@router.post("/v1/models/{name}:predict", responses=documented(400, 404, 413, 503))
+@predict_router.post("/v1/models/{name}:predict", responses=documented(400, 404, 413, 503))
 async def predict(request: Request) -> Response:
     """Predict with the newest available version: TF Serving (and KServe v1) REST."""
     return await _predict(request, None)
 
 
-@router.post(
+@predict_router.post(
     "/v1/models/{name}/versions/{version}:predict", responses=documented(400, 404, 413, 503)
 )
 async def predict_version(request: Request) -> Response:
