@@ -47,14 +47,7 @@ async def read_uploads(request: Request, limits: UploadLimits) -> list[Upload]:
             "the request has no Content-Type: send multipart/form-data with 'files' parts,"
             " or one image as the body with Content-Type image/png (or another image/* type)"
         )
-    declared = headers.get("content-length")
-    if (
-        declared is not None
-        and declared.isascii()
-        and declared.isdigit()
-        and int(declared) > limits.max_bytes
-    ):
-        raise _too_large(limits)
+    _check_declared_length(request, limits)
     media_type, params = parse_options_header(header)
     if media_type == "multipart/form-data":
         boundary = params.get("boundary")
@@ -74,15 +67,15 @@ async def read_uploads(request: Request, limits: UploadLimits) -> list[Upload]:
 
 async def read_body(request: Request, limits: UploadLimits) -> bytes:
     """The whole body of any request, held to the byte limit (declared and received)."""
-    declared = request.headers.get("content-length")
-    if (
-        declared is not None
-        and declared.isascii()
-        and declared.isdigit()
-        and int(declared) > limits.max_bytes
-    ):
-        raise _too_large(limits)
+    _check_declared_length(request, limits)
     return await _read_raw(request, limits)
+
+
+def _check_declared_length(request: Request, limits: UploadLimits) -> None:
+    """A 413 before reading when the Content-Length already says the body is too large."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limits.max_bytes:
+        raise _too_large(limits)
 
 
 def _too_large(limits: UploadLimits) -> BodyTooLargeError:

@@ -21,7 +21,13 @@ from app.protocols.native.uploads import read_body
 from app.protocols.standard_errors import ProtocolError, StandardRoute, documented
 from app.protocols.tensors import to_pixels
 from app.protocols.tfserving.codec import encode_predictions, parse_predict
-from app.repository.registry import ModelRecord, ModelRegistry, ServedVersion, VersionState
+from app.repository.registry import (
+    ModelRecord,
+    ModelRegistry,
+    ServedVersion,
+    VersionState,
+    unknown_version,
+)
 from app.runtime.servable import TensorSpec
 
 OUTPUTS = ("probabilities", "digit")  # what :predict answers
@@ -83,9 +89,7 @@ async def version_status(request: Request) -> Response:
     record = _registry(request).record_of(request.path_params["name"])
     served = record.versions.get(path_version(request))
     if served is None:
-        raise UnknownVersionError(
-            f"model {record.name!r} has no version {request.path_params['version']}"
-        )
+        raise unknown_version(record, request.path_params["version"])
     return _status(record, [served])
 
 

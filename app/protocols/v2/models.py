@@ -18,9 +18,9 @@ from fastapi import APIRouter, Request, Response
 
 from app.contract import IMAGE_SIZE, INPUT, NUM_CLASSES, OUTPUT
 from app.protocols.native.predict import path_version
-from app.protocols.standard_errors import ProtocolError, StandardRoute, documented, error_response
+from app.protocols.standard_errors import ProtocolError, StandardRoute, documented
 from app.protocols.v2.infer import DIGIT
-from app.repository.registry import ModelRecord, ModelRegistry, VersionState
+from app.repository.registry import ModelRecord, ModelRegistry, VersionState, unknown_version
 from app.repository.watcher import RepositoryWatcher
 
 SERVER_NAME = "mnist-serving"
@@ -113,7 +113,7 @@ async def version_ready(request: Request) -> Response:
     record, version = _record(request), path_version(request)
     served = record.versions.get(version)
     if served is None:
-        return error_response(404, f"model {record.name!r} has no version {version}")
+        raise unknown_version(record, version)
     is_ready = served.state is VersionState.AVAILABLE
     return _json({"name": record.name, "ready": is_ready}, 200 if is_ready else 503)
 
@@ -123,7 +123,7 @@ async def version_config(request: Request) -> Response:
     """One version's configuration (the model's: every version shares the serving contract)."""
     record, version = _record(request), path_version(request)
     if version not in record.versions:
-        return error_response(404, f"model {record.name!r} has no version {version}")
+        raise unknown_version(record, version)
     return await model_config(request)
 
 

@@ -1,20 +1,33 @@
-"""Shared by the protocol tests: one real server process, MNIST images and /predict's answers."""
+"""Shared by the protocol tests: an in-process app over the two-model repository, one real
+server process, MNIST images and /predict's answers."""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
+from fastapi import FastAPI
 
+from tests.app.conftest import serving
 from tests.app.samples import mnist_test_set, png
 from tests.app.server_process import REPO, Server, running_server
 
 COMMITTED = REPO / "model" / "mnist" / "1"
 ATOL = 1e-6
+
+
+@pytest.fixture
+async def repo_client(
+    make_app: Callable[..., FastAPI], repository_dir: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client for an app over the two-model repository, serving every version."""
+    async with serving(make_app(model_dir=repository_dir, version_policy="all")) as client:
+        yield client
 
 
 @pytest.fixture(scope="package")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,20 @@ def children(monkeypatch: pytest.MonkeyPatch) -> CountingCompiler:
     counting = CountingCompiler()
     monkeypatch.setattr(loader_module, "compile_versions", counting)
     return counting
+
+
+def failing_compiler(
+    monkeypatch: pytest.MonkeyPatch, error: Callable[[Path], CompilationError]
+) -> list[list[Path]]:
+    """From now on every compile fails each version with ``error(version_dir)``; the batches."""
+    batches: list[list[Path]] = []
+
+    def failing(dirs: Sequence[Path], output: Path, **kwargs: Any) -> Any:
+        batches.append(list(dirs))
+        return [error(d) for d in dirs]
+
+    monkeypatch.setattr(loader_module, "compile_versions", failing)
+    return batches
 
 
 def versions(model_dir: Path, root: Path, count: int) -> list[LoadRequest]:
@@ -170,13 +184,9 @@ def test_a_version_the_compiler_refused_is_not_compiled_again_until_it_changes(
     model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (request,) = versions(model_dir, tmp_path / "mnist", 1)
-    batches: list[list[Path]] = []
-
-    def refusing(dirs: Sequence[Path], output: Path, **kwargs: Any) -> Any:
-        batches.append(list(dirs))
-        return [VersionRejectedError(f"could not load {d}: a bad signature") for d in dirs]
-
-    monkeypatch.setattr(loader_module, "compile_versions", refusing)
+    batches = failing_compiler(
+        monkeypatch, lambda d: VersionRejectedError(f"could not load {d}: a bad signature")
+    )
     loader = ModelLoader(CompileCache(tmp_path / "cache"))
     (first,) = loader.load([request])
     (again,) = loader.load([request])
@@ -195,13 +205,9 @@ def test_a_failure_that_may_pass_next_time_is_not_remembered(
     model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (request,) = versions(model_dir, tmp_path / "mnist", 1)
-    batches: list[list[Path]] = []
-
-    def killed(dirs: Sequence[Path], output: Path, **kwargs: Any) -> Any:
-        batches.append(list(dirs))
-        return [CompilationError("the compiler was stopped by signal 9") for _ in dirs]
-
-    monkeypatch.setattr(loader_module, "compile_versions", killed)
+    batches = failing_compiler(
+        monkeypatch, lambda _: CompilationError("the compiler was stopped by signal 9")
+    )
     loader = ModelLoader(CompileCache(tmp_path / "cache"))
     loader.load([request])
     (again,) = loader.load([request])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +18,6 @@ from tests.app.errors_shape import assert_error
 from tests.app.samples import mnist_test_set, png
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def repo_client(
-    make_app: Callable[..., FastAPI], repository_dir: Path
-) -> AsyncIterator[httpx.AsyncClient]:
-    """A client for an app over the two-model repository, serving every version."""
-    async with serving(make_app(model_dir=repository_dir, version_policy="all")) as client:
-        yield client
 
 
 def softmax(images: np.ndarray[Any, Any], seed: int) -> np.ndarray[Any, Any]:

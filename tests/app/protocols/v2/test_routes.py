@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import base64
 import gzip
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -19,15 +18,6 @@ from tests.app.conftest import MLP_NAME, MODEL_NAME, serving
 from tests.app.samples import mnist_test_set, png
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def repo(
-    make_app: Callable[..., FastAPI], repository_dir: Path
-) -> AsyncIterator[httpx.AsyncClient]:
-    """Two models, the softmax in versions 1 and 2, all served."""
-    async with serving(make_app(model_dir=repository_dir, version_policy="all")) as client:
-        yield client
 
 
 async def native(
@@ -78,34 +68,36 @@ async def test_encoded_files_go_through_the_same_decoding(client: httpx.AsyncCli
     assert response.json()["outputs"][0]["data"] == expected
 
 
-async def test_a_named_version_answers_and_says_so(repo: httpx.AsyncClient) -> None:
+async def test_a_named_version_answers_and_says_so(repo_client: httpx.AsyncClient) -> None:
     pixels = mnist_test_set(2)[0]
     for version in ("1", "2"):
-        response = await repo.post(
+        response = await repo_client.post(
             f"/v2/models/{MODEL_NAME}/versions/{version}/infer", json={"inputs": [tensor(pixels)]}
         )
         assert response.status_code == 200, response.text
         assert response.json()["model_version"] == version
-        expected = await native(repo, pixels, f"/models/{MODEL_NAME}/versions/{version}/predict")
+        expected = await native(
+            repo_client, pixels, f"/models/{MODEL_NAME}/versions/{version}/predict"
+        )
         digits = [p["digit"] for p in expected["predictions"]]
         assert response.json()["outputs"][1]["data"] == digits
 
 
-async def test_metadata_readiness_config_and_index(repo: httpx.AsyncClient) -> None:
-    assert (await repo.get("/v2/health/live")).json() == {"live": True}
-    assert (await repo.get("/v2/health/ready")).json() == {"ready": True}
-    server = (await repo.get("/v2")).json()
+async def test_metadata_readiness_config_and_index(repo_client: httpx.AsyncClient) -> None:
+    assert (await repo_client.get("/v2/health/live")).json() == {"live": True}
+    assert (await repo_client.get("/v2/health/ready")).json() == {"ready": True}
+    server = (await repo_client.get("/v2")).json()
     assert server["extensions"] == EXTENSIONS
-    metadata = (await repo.get(f"/v2/models/{MODEL_NAME}")).json()
+    metadata = (await repo_client.get(f"/v2/models/{MODEL_NAME}")).json()
     assert metadata["versions"] == ["1", "2"]
     assert metadata["inputs"] == [{"name": "images", "datatype": "UINT8", "shape": [-1, 28, 28]}]
-    assert (await repo.get(f"/v2/models/{MLP_NAME}/versions/1")).json()["versions"] == ["1"]
-    assert (await repo.get(f"/v2/models/{MODEL_NAME}/ready")).status_code == 200
-    assert (await repo.get(f"/v2/models/{MODEL_NAME}/versions/2/ready")).status_code == 200
-    config = (await repo.get(f"/v2/models/{MODEL_NAME}/config")).json()
+    assert (await repo_client.get(f"/v2/models/{MLP_NAME}/versions/1")).json()["versions"] == ["1"]
+    assert (await repo_client.get(f"/v2/models/{MODEL_NAME}/ready")).status_code == 200
+    assert (await repo_client.get(f"/v2/models/{MODEL_NAME}/versions/2/ready")).status_code == 200
+    config = (await repo_client.get(f"/v2/models/{MODEL_NAME}/config")).json()
     assert config["max_batch_size"] == 64
     assert config["input"][0]["dims"] == [28, 28]
-    index = (await repo.post("/v2/repository/index")).json()
+    index = (await repo_client.post("/v2/repository/index")).json()
     assert {(e["name"], e["version"], e["state"]) for e in index} == {
         (MODEL_NAME, "1", "READY"),
         (MODEL_NAME, "2", "READY"),
@@ -227,13 +219,15 @@ async def test_bytes_must_be_one_file_per_element(client: httpx.AsyncClient) -> 
     assert "got shape [1, 3]" in response.json()["error"]
 
 
-async def test_versioned_config_and_refused_load_parameters(repo: httpx.AsyncClient) -> None:
-    config = await repo.get(f"/v2/models/{MODEL_NAME}/versions/2/config")
+async def test_versioned_config_and_refused_load_parameters(repo_client: httpx.AsyncClient) -> None:
+    config = await repo_client.get(f"/v2/models/{MODEL_NAME}/versions/2/config")
     assert config.json()["name"] == MODEL_NAME
-    assert (await repo.get(f"/v2/models/{MODEL_NAME}/versions/9/config")).status_code == 404
-    load = await repo.post(
+    assert (await repo_client.get(f"/v2/models/{MODEL_NAME}/versions/9/config")).status_code == 404
+    load = await repo_client.post(
         f"/v2/repository/models/{MODEL_NAME}/load", json={"parameters": {"config": "{}"}}
     )
     assert load.status_code == 400
     assert "not supported" in load.json()["error"]
-    assert (await repo.post(f"/v2/repository/models/{MODEL_NAME}/load", json={})).status_code == 200
+    assert (
+        await repo_client.post(f"/v2/repository/models/{MODEL_NAME}/load", json={})
+    ).status_code == 200
