@@ -1,5 +1,6 @@
 """HTTP load benchmark: our /health/live and /predict (multipart and raw) against the naive app,
-and the standard protocols (Open Inference Protocol v2 binary and JSON, TF Serving REST JSON).
+the standard protocols (Open Inference Protocol v2 binary and JSON, TF Serving REST JSON), and
+each committed model (softmax, MLP, CNN) through its own ``/models/{name}/predict``.
 
 A second instance of our server with micro-batching switched on shows what batching brings.
 The servers run as subprocesses pinned to core 0 and this load generator to core 1. The CPU
@@ -34,11 +35,13 @@ from benchmarks.loadgen import (
 
 OUR_PORT, NAIVE_PORT, BATCHED_PORT = 18301, 18302, 18303
 OUR_SERVER_FLAGS = ("--loop", "uvloop", "--http", "httptools")
+MODELS = ("mnist", "mnist-mlp", "mnist-cnn")  # the committed models, all served by "ours"
 GOALS = {  # name -> (description, check)
     "predict_vs_health": "our /predict (multipart) >= 0.6x our /health/live requests/s",
     "predict_vs_naive": "our /predict (multipart) >= 3x the naive /predict requests/s",
     "p99": "our /predict p99 <= 25 ms",
     "v2_binary": "v2 binary infer, one image >= 0.9x our raw-body /predict requests/s",
+    "cnn_vs_softmax": "/models/mnist-cnn/predict >= 0.8x /models/mnist/predict requests/s",
     "errors": "zero errors",
 }
 
@@ -90,6 +93,9 @@ async def measure(rounds: int, seconds: float, connections: int) -> dict[str, li
             json_request("/v1/models/mnist:predict", tfserving),
         ),
     }
+    for model in MODELS:
+        request = multipart_request(f"/models/{model}/predict", png)
+        targets[f"ours /models/{model}/predict"] = (OUR_PORT, request)
     results: dict[str, list[LoadResult]] = {name: [] for name in targets}
     for round_number in range(rounds + 1):
         for name, (port, request) in targets.items():
@@ -129,6 +135,8 @@ def report(results: dict[str, list[LoadResult]], connections: int) -> bool:
     v2_binary = per_round_ratio("ours v2 infer, binary", "ours POST /predict raw body")
     v2_json = per_round_ratio("ours v2 infer, JSON", "ours POST /predict raw body")
     tfserving = per_round_ratio("ours TF Serving :predict, JSON", "ours POST /predict raw body")
+    cnn = per_round_ratio("ours /models/mnist-cnn/predict", "ours /models/mnist/predict")
+    mlp = per_round_ratio("ours /models/mnist-mlp/predict", "ours /models/mnist/predict")
     p99 = max(
         median([r.latency_ms(0.99) for r in results[name]])
         for name in ("ours POST /predict multipart", "ours POST /predict raw body")
@@ -143,6 +151,7 @@ def report(results: dict[str, list[LoadResult]], connections: int) -> bool:
         "p99": (f"{p99:.1f} ms", p99 <= 25),
         "errors": (str(errors), errors == 0),
         "v2_binary": (f"{v2_binary:.2f}x", v2_binary >= 0.9),
+        "cnn_vs_softmax": (f"{cnn:.2f}x (MLP {mlp:.2f}x)", cnn >= 0.8),
     }
     print(f"\nmicro-batching on vs off (multipart requests/s): {batching:.2f}x")
     print(f"against raw-body /predict: v2 JSON {v2_json:.2f}x, TF Serving JSON {tfserving:.2f}x")

@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from training.config import TrainConfig
 from training.data import Images, Labels, Mnist, load_mnist, split_validation
-from training.model import SoftmaxRegression
+from training.models import SoftmaxRegression
 from training.train import Trainer, deterministic_ops
 
 TARGET_ACCURACY = 0.925

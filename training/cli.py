@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from training.config import DEFAULT_LEARNING_RATES, OPTIMIZERS, TrainConfig
+from training.config import (
+    ARCHITECTURE_DEFAULTS,
+    ARCHITECTURE_NAMES,
+    DEFAULT_LEARNING_RATES,
+    DEFAULT_MODEL_NAMES,
+    OPTIMIZERS,
+    SCHEDULES,
+    TrainConfig,
+)
 from training.errors import TrainingError
 from training.job import run
 
@@ -41,13 +50,36 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _per_model(field: str) -> str:
+    """The default of a hyperparameter for each architecture, for ``--help``."""
+    values = {name: getattr(config, field) for name, config in ARCHITECTURE_DEFAULTS.items()}
+    if field == "learning_rate":
+        values = {
+            name: config.effective_learning_rate for name, config in ARCHITECTURE_DEFAULTS.items()
+        }
+    return "default: " + ", ".join(
+        f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
+        for name, value in values.items()
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface; every option is documented in ``--help``."""
     parser = argparse.ArgumentParser(
         prog="python -m training",
-        description="Train the MNIST softmax regression y = softmax(xW + b) and export it as a "
-        "versioned SavedModel <model-dir>/<name>/<version>/ with metadata.json.",
+        description="Train a digit classifier on MNIST (the tutorial's softmax regression "
+        "y = softmax(xW + b), a multilayer perceptron or a small CNN) and export it as a "
+        "versioned SavedModel <model-dir>/<name>/<version>/ with metadata.json. "
+        "Hyperparameters left out take the chosen model's defaults.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--model",
+        choices=ARCHITECTURE_NAMES,
+        default="softmax",
+        help="architecture: softmax (the tutorial's, weight maps), mlp (784-256-128-10) or "
+        "cnn (two conv layers); exported as "
+        + ", ".join(f"{model} -> {name}" for model, name in DEFAULT_MODEL_NAMES.items()),
     )
     data = parser.add_argument_group("data")
     data.add_argument(
@@ -75,35 +107,99 @@ def build_parser() -> argparse.ArgumentParser:
         help="training examples held out for validation (the first ones, as the tutorial)",
     )
     train = parser.add_argument_group("training")
-    train.add_argument("--epochs", type=_non_negative_int, default=10, help="passes over data")
-    train.add_argument("--batch-size", type=_positive_int, default=100, help="minibatch size")
+    train.add_argument(
+        "--epochs",
+        type=_non_negative_int,
+        default=None,
+        help="passes over the data; " + _per_model("epochs"),
+    )
+    train.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=None,
+        help="minibatch size; " + _per_model("batch_size"),
+    )
     train.add_argument(
         "--optimizer",
         choices=OPTIMIZERS,
-        default="adam",
-        help="sgd is the tutorial's plain gradient descent",
+        default=None,
+        help="sgd is the tutorial's plain gradient descent; " + _per_model("optimizer"),
     )
     train.add_argument(
         "--learning-rate",
         type=_positive_float,
         default=None,
-        help="step size (default depends on the optimizer: "
+        help="step size (without --model's own, the optimizer's: "
         + ", ".join(f"{name} {rate}" for name, rate in DEFAULT_LEARNING_RATES.items())
-        + ")",
+        + "); "
+        + _per_model("learning_rate"),
+    )
+    train.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default=None,
+        help="learning rate over the run: constant, or cosine annealing to 0; "
+        + _per_model("schedule"),
     )
     train.add_argument(
         "--l2",
         type=_non_negative_float,
-        default=TrainConfig.l2,
-        help="L2 weight decay: adds l2 * sum(W**2) / 2 to the loss",
+        default=None,
+        help="L2 weight decay on the kernels: adds l2 * sum(W**2) / 2 to the loss; "
+        + _per_model("l2"),
     )
-    train.add_argument("--seed", type=int, default=0, help="seed of the minibatch order")
+    augment = parser.add_argument_group(
+        "augmentation", "random variations of the training digits, drawn per minibatch"
+    )
+    augment.add_argument(
+        "--rotate",
+        type=_non_negative_float,
+        default=None,
+        dest="rotate_degrees",
+        help="largest rotation, degrees; " + _per_model("rotate_degrees"),
+    )
+    augment.add_argument(
+        "--scale",
+        type=_non_negative_float,
+        default=None,
+        help="largest relative change of size; " + _per_model("scale"),
+    )
+    augment.add_argument(
+        "--shear",
+        type=_non_negative_float,
+        default=None,
+        help="largest slant (horizontal shear factor); " + _per_model("shear"),
+    )
+    augment.add_argument(
+        "--shift",
+        type=_non_negative_float,
+        default=None,
+        dest="shift_pixels",
+        help="largest shift, pixels; " + _per_model("shift_pixels"),
+    )
+    augment.add_argument(
+        "--thickness",
+        type=_non_negative_float,
+        default=None,
+        help="chance that a digit's strokes are made a pixel thicker or thinner; "
+        + _per_model("thickness"),
+    )
+    train.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the initial weights, the minibatch order and the augmentation",
+    )
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     export = parser.add_argument_group("export")
     export.add_argument(
         "--model-dir", type=Path, default=Path("model"), help="model repository root"
     )
-    export.add_argument("--name", default="mnist", help="model name: <model-dir>/<name>/")
+    export.add_argument(
+        "--name",
+        default=None,
+        help="model name: <model-dir>/<name>/ (default: the --model's name, see --model)",
+    )
     export.add_argument(
         "--version",
         type=_positive_int,
@@ -114,23 +210,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: parse ``argv``, run the job; returns the process exit status."""
-    args = build_parser().parse_args(argv)
-    config = TrainConfig(
+def config_from(args: argparse.Namespace) -> TrainConfig:
+    """The run's hyperparameters: the chosen model's defaults, with the options given."""
+    config = TrainConfig.for_model(
+        args.model,
         epochs=args.epochs,
         batch_size=args.batch_size,
         optimizer=args.optimizer,
         learning_rate=args.learning_rate,
+        schedule=args.schedule,
         l2=args.l2,
         seed=args.seed,
+        rotate_degrees=args.rotate_degrees,
+        scale=args.scale,
+        shear=args.shear,
+        shift_pixels=args.shift_pixels,
+        thickness=args.thickness,
     )
+    if args.optimizer is not None and args.learning_rate is None:
+        # An optimizer chosen by hand keeps its own default rate, not the model's Adam rate.
+        config = dataclasses.replace(config, learning_rate=None)
+    return config
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: parse ``argv``, run the job; returns the process exit status."""
+    args = build_parser().parse_args(argv)
+    config = config_from(args)
     try:
         run(
             config,
             data_dir=args.data_dir,
             model_dir=args.model_dir,
-            name=args.name,
+            name=args.name or DEFAULT_MODEL_NAMES[args.model],
             version=args.version,
             validation_size=args.validation_size,
             download=not args.no_download,

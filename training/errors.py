@@ -19,3 +19,7 @@ class ChecksumError(DataError):
 
 class ExportError(TrainingError):
     """The model could not be exported (e.g. the version already exists)."""
+
+
+class DivergedError(TrainingError):
+    """The loss became NaN or infinite: the run is abandoned and nothing is exported."""

@@ -9,7 +9,7 @@ import numpy.typing as npt
 import tensorflow as tf
 
 from training.data import NUM_CLASSES, Images, Labels
-from training.model import SoftmaxRegression
+from training.models import DigitModel
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ def confusion_matrix(labels: npt.ArrayLike, predicted: npt.ArrayLike) -> npt.NDA
     return cells.reshape(NUM_CLASSES, NUM_CLASSES)
 
 
-def evaluate(model: SoftmaxRegression, images: Images, labels: Labels) -> Evaluation:
+def evaluate(model: DigitModel, images: Images, labels: Labels) -> Evaluation:
     """Run the serving signature on every image and compare its digits with the labels."""
     predicted = model.serve(tf.constant(images))["digit"].numpy()
     matrix = confusion_matrix(labels, predicted)

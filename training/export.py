@@ -19,7 +19,7 @@ from typing import Any
 import tensorflow as tf
 
 from training.errors import ExportError
-from training.model import SoftmaxRegression
+from training.models import DigitModel
 
 METADATA_FILE = "metadata.json"
 TEMP_PREFIX = ".tmp-"
@@ -56,7 +56,7 @@ def _fsync_tree(root: Path) -> None:
         os.close(directory)
 
 
-def _write(model: SoftmaxRegression, directory: Path, metadata: dict[str, Any]) -> None:
+def _write(model: DigitModel, directory: Path, metadata: dict[str, Any]) -> None:
     """Write the SavedModel and metadata.json into ``directory`` and flush them to disk."""
     tf.saved_model.save(model, str(directory), signatures=model.signatures())
     (directory / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
@@ -65,7 +65,7 @@ def _write(model: SoftmaxRegression, directory: Path, metadata: dict[str, Any]) 
 
 
 def export_model(
-    model: SoftmaxRegression,
+    model: DigitModel,
     model_dir: Path,
     name: str,
     metadata: dict[str, Any],

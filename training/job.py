@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from training.config import TrainConfig
+from training.config import DEFAULT_MODEL_NAMES, TrainConfig
 from training.data import Mnist, describe, load_mnist, split_validation
 from training.download import ensure_data
 
@@ -23,17 +23,19 @@ def run(
     *,
     data_dir: Path,
     model_dir: Path,
-    name: str = "mnist",
+    name: str | None = None,
     version: int | None = None,
     validation_size: int = 5000,
     download: bool = True,
     check_checksums: bool = True,
     progress: bool = True,
 ) -> Path:
-    """Train a softmax regression on the MNIST files in ``data_dir`` and export it.
+    """Train ``config.model``'s architecture on the MNIST files in ``data_dir`` and export it.
 
-    Returns the new version directory ``model_dir/name/version``.
+    Returns the new version directory ``model_dir/name/version``; ``name`` defaults to the
+    architecture's repository name (``mnist``, ``mnist-mlp``, ``mnist-cnn``).
     """
+    name = name or DEFAULT_MODEL_NAMES[config.model]
     started = time.perf_counter()
     ensure_data(data_dir, download=download)
     mnist = load_mnist(data_dir, check_checksums=check_checksums)
@@ -50,11 +52,13 @@ def run(
 
     from training.evaluate import Evaluation, evaluate, report
     from training.export import export_model
-    from training.model import SoftmaxRegression
+    from training.models import build_model
     from training.train import History, Trainer
 
-    model = SoftmaxRegression()
-    history: History = Trainer(model, config).fit(train_x, train_y, val_x, val_y, progress=progress)
+    model = build_model(config.model, seed=config.seed)
+    print(f"model: {model.description}, {model.parameter_count():,} parameters")
+    trainer = Trainer(model, config, train_examples=len(train_x))
+    history: History = trainer.fit(train_x, train_y, val_x, val_y, progress=progress)
     print(
         f"trained {history.steps} steps in {history.seconds:.2f} s "
         f"({history.steps / max(history.seconds, 1e-9):.0f} steps/s)"
@@ -63,6 +67,9 @@ def run(
     print(report(evaluation))
 
     metadata = {
+        "architecture": config.model,
+        "description": model.description,
+        "parameters": model.parameter_count(),
         "test_accuracy": evaluation.accuracy,
         "per_class_accuracy": evaluation.per_class_accuracy,
         "confusion_matrix": evaluation.confusion_matrix,

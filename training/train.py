@@ -1,4 +1,4 @@
-"""The training loop: minibatch descent on the softmax cross-entropy, one compiled call per epoch.
+"""The training loop: minibatch descent on the cross-entropy, one compiled call per epoch.
 
 The tutorial returns to Python for every step (400-750 steps/s here). This loop keeps every
 step of an epoch inside one ``tf.function`` (a ``tf.while_loop`` over minibatches gathered from
@@ -8,19 +8,23 @@ bar: about 3x the steps/s (``python -m benchmarks.train_speed``).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework import config as tf_config
 from tqdm import tqdm
 
+from training.augment import Augmentation, augment
 from training.config import TrainConfig
 from training.data import Images, Labels
-from training.model import SoftmaxRegression
+from training.errors import DivergedError
+from training.models import DigitModel
 
 
 @dataclass
@@ -50,37 +54,62 @@ def deterministic_ops() -> Iterator[None]:
             tf_config.disable_op_determinism()
 
 
-def make_optimizer(name: str, learning_rate: float) -> tf.keras.optimizers.Optimizer:
-    """A Keras optimizer by its short name."""
-    factories: dict[str, Callable[[float], tf.keras.optimizers.Optimizer]] = {
+def make_optimizer(
+    name: str, learning_rate: float, *, decay_steps: int = 0
+) -> tf.keras.optimizers.Optimizer:
+    """A Keras optimizer by its short name; ``decay_steps > 0`` anneals its rate to 0 (cosine)."""
+    rate: Any = learning_rate
+    if decay_steps > 0:
+        rate = tf.keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
+    factories: dict[str, Callable[[Any], tf.keras.optimizers.Optimizer]] = {
         "sgd": tf.keras.optimizers.SGD,
         "adam": tf.keras.optimizers.Adam,
         "adagrad": tf.keras.optimizers.Adagrad,
         "rmsprop": tf.keras.optimizers.RMSprop,
     }
-    return factories[name](learning_rate)
+    return factories[name](rate)
+
+
+def augmentation(config: TrainConfig) -> Augmentation:
+    """The augmentation ranges of a run."""
+    return Augmentation(
+        rotate_degrees=config.rotate_degrees,
+        scale=config.scale,
+        shear=config.shear,
+        shift_pixels=config.shift_pixels,
+        thickness=config.thickness,
+    )
 
 
 class Trainer:
-    """Fits a SoftmaxRegression to uint8 images and labels, one compiled epoch at a time."""
+    """Fits a model to uint8 images and labels, one compiled epoch at a time."""
 
-    def __init__(self, model: SoftmaxRegression, config: TrainConfig) -> None:
+    def __init__(self, model: DigitModel, config: TrainConfig, *, train_examples: int = 0) -> None:
         self.model = model
         self.config = config
-        self.optimizer = make_optimizer(config.optimizer, config.effective_learning_rate)
+        self.augmentation = augmentation(config)
+        steps = config.epochs * -(-train_examples // config.batch_size)
+        decay_steps = steps if config.schedule == "cosine" else 0
+        self.optimizer = make_optimizer(
+            config.optimizer, config.effective_learning_rate, decay_steps=decay_steps
+        )
 
     def loss(self, x: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-        """Mean cross-entropy computed from logits (the numerically stable form) plus L2 on W."""
+        """Mean cross-entropy computed from logits (the numerically stable form) plus L2."""
         cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
             labels=labels, logits=self.model.logits(x)
         )
-        return tf.reduce_mean(cross_entropy) + self.config.l2 * tf.nn.l2_loss(self.model.W)
+        decay = tf.add_n([tf.nn.l2_loss(variable) for variable in self.model.decayed])
+        return tf.reduce_mean(cross_entropy) + self.config.l2 * decay
 
-    def step(self, images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-        """One minibatch update; returns the minibatch loss."""
-        variables = [self.model.W, self.model.b]
+    def step(self, images: tf.Tensor, labels: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        """One minibatch update (on augmented copies, if configured); returns its loss."""
+        variables = self.model.trainable_variables
+        x = self.model.inputs(images)
+        if self.augmentation.enabled:
+            x = augment(x, self.augmentation, seed)
         with tf.GradientTape() as tape:
-            loss = self.loss(SoftmaxRegression.inputs(images), labels)
+            loss = self.loss(x, labels)
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         return loss
 
@@ -97,13 +126,14 @@ class Trainer:
         total = tf.constant(0.0)
         for step in tf.range(steps):
             indices = order[step * batch : (step + 1) * batch]
-            total += self.step(tf.gather(images, indices), tf.gather(labels, indices))
+            step_seed = tf.stack([seed[0] * 1_000_003 + seed[1], tf.cast(step, tf.int64)])
+            total += self.step(tf.gather(images, indices), tf.gather(labels, indices), step_seed)
         return total / tf.cast(steps, tf.float32)
 
     @tf.function
     def accuracy(self, images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         """Fraction of ``images`` whose predicted digit is the label."""
-        predicted = tf.argmax(self.model.logits(SoftmaxRegression.inputs(images)), axis=1)
+        predicted = tf.argmax(self.model.logits(self.model.inputs(images)), axis=1)
         return tf.reduce_mean(tf.cast(tf.equal(predicted, tf.cast(labels, tf.int64)), tf.float32))
 
     def fit(
@@ -135,6 +165,11 @@ class Trainer:
         ):
             for epoch in range(self.config.epochs):
                 loss = float(self.run_epoch(images, labels, tf.constant(epoch, tf.int64)))
+                if not math.isfinite(loss):
+                    raise DivergedError(
+                        f"training diverged in epoch {epoch + 1} (loss {loss}); nothing was"
+                        " exported: try a smaller --learning-rate"
+                    )
                 history.loss.append(loss)
                 if len(validation_images):
                     history.validation_accuracy.append(float(self.accuracy(val_images, val_labels)))

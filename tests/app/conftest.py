@@ -49,7 +49,7 @@ def export_model(folder: Path, weights: np.ndarray[Any, Any], bias: np.ndarray[A
     """Export a SavedModel with these parameters plus its metadata.json into ``folder``."""
     import tensorflow as tf
 
-    from training.model import SoftmaxRegression
+    from training.models import SoftmaxRegression
 
     model = SoftmaxRegression()
     model.W.assign(tf.constant(weights))

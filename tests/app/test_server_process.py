@@ -199,8 +199,11 @@ def test_a_warm_cache_restart_needs_no_compiler(tmp_path: Path) -> None:
     with running_server(env, tmp_path / "cold.log") as cold:
         versions = httpx.get(f"{cold.url}/models", timeout=10).json()["models"][0]["versions"]
         assert versions[0]["cache"] == "miss"
-    # The entry, its manifest, and the lock file of the claim taken to compile it.
-    assert sorted(p.suffix for p in cache.iterdir()) == [".json", ".lock", ".npz"]
+    # Per committed model: the entry, its manifest, and the lock file of the claim taken to
+    # compile it.
+    models = len([folder for folder in (REPO / "model").iterdir() if folder.is_dir()])
+    assert models == 3
+    assert sorted(p.suffix for p in cache.iterdir()) == sorted([".json", ".lock", ".npz"] * models)
     # A compiler child now would time out and fail the start: the server must not need one.
     broken = {**env, "MNIST_COMPILE_TIMEOUT_S": "0.001"}
     with running_server(broken, tmp_path / "warm.log") as warm:

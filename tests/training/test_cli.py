@@ -19,7 +19,8 @@ from training.data import FILES, load_mnist
 
 REPO = Path(__file__).parents[2]
 CONTRACT_KEYS = {
-    "name", "version", "test_accuracy", "per_class_accuracy", "confusion_matrix",
+    "name", "version", "architecture", "description", "parameters", "test_accuracy",
+    "per_class_accuracy", "confusion_matrix",
     "hyperparameters", "data_checksums", "tensorflow_version", "training_seconds", "created_at",
     "train_examples", "validation_examples", "test_examples", "validation_accuracy",
 }  # fmt: skip
@@ -47,7 +48,15 @@ def test_data_dir_defaults_to_the_environment(monkeypatch: pytest.MonkeyPatch) -
 
 
 @pytest.mark.parametrize(
-    "argv", [["--batch-size", "0"], ["--l2", "-1"], ["--optimizer", "lbfgs"], ["--version", "0"]]
+    "argv",
+    [
+        ["--batch-size", "0"],
+        ["--l2", "-1"],
+        ["--optimizer", "lbfgs"],
+        ["--version", "0"],
+        ["--rotate", "-5"],
+        ["--schedule", "step"],
+    ],
 )
 def test_invalid_options_are_refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
@@ -56,12 +65,71 @@ def test_invalid_options_are_refused(argv: list[str], capsys: pytest.CaptureFixt
     assert "error: argument" in capsys.readouterr().err
 
 
+def test_an_unknown_model_lists_the_choices(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--model", "resnet"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --model: invalid choice: 'resnet'" in err
+    assert "'softmax', 'mlp', 'cnn'" in err
+
+
+def test_each_model_takes_its_own_defaults_and_options_override_them() -> None:
+    from training.cli import config_from
+
+    parser = build_parser()
+    softmax = config_from(parser.parse_args([]))
+    assert (softmax.model, softmax.epochs, softmax.schedule, softmax.rotate_degrees) == (
+        "softmax",
+        10,
+        "constant",
+        0.0,
+    )
+    cnn = config_from(parser.parse_args(["--model", "cnn"]))
+    assert (cnn.model, cnn.schedule) == ("cnn", "cosine")
+    assert cnn.rotate_degrees > 0
+    assert cnn.thickness > 0
+    tuned = config_from(parser.parse_args(["--model", "cnn", "--epochs", "3", "--rotate", "0"]))
+    assert (tuned.epochs, tuned.rotate_degrees, tuned.scale) == (3, 0.0, cnn.scale)
+    # An optimizer picked by hand brings its own default rate, not the model's.
+    sgd = config_from(parser.parse_args(["--model", "mlp", "--optimizer", "sgd"]))
+    assert sgd.effective_learning_rate == 0.5
+
+
+def test_mlp_is_exported_under_its_own_name_with_its_architecture(
+    synthetic_dir: Path, tmp_path: Path
+) -> None:
+    argv = ["--data-dir", str(synthetic_dir), "--model-dir", str(tmp_path), *QUICK]
+    assert main([*argv, "--model", "mlp", "--epochs", "1"]) == 0
+    metadata = json.loads((tmp_path / "mnist-mlp" / "1" / "metadata.json").read_text())
+    assert set(metadata) == CONTRACT_KEYS
+    assert (metadata["name"], metadata["architecture"]) == ("mnist-mlp", "mlp")
+    assert metadata["parameters"] == (784 + 1) * 256 + (256 + 1) * 128 + (128 + 1) * 10
+    assert metadata["hyperparameters"]["model"] == "mlp"
+    assert metadata["hyperparameters"]["rotate_degrees"] > 0
+    assert not (tmp_path / "mnist").exists()
+
+
+def test_a_diverging_run_stops_with_a_clear_error_and_exports_nothing(
+    synthetic_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--data-dir", str(synthetic_dir), "--model-dir", str(tmp_path), *QUICK]
+    # Plain gradient descent with a huge step overflows the logits within an epoch.
+    argv += ["--optimizer", "sgd", "--learning-rate", "1e30", "--epochs", "3"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: training diverged in epoch 1 (loss nan)")
+    assert "nothing was exported" in err
+    assert not list(tmp_path.glob("mnist/*"))
+
+
 def test_the_job_exports_a_working_model_with_its_metadata(
     trained_version: Path, synthetic_dir: Path
 ) -> None:
     metadata = json.loads((trained_version / "metadata.json").read_text())
     assert set(metadata) == CONTRACT_KEYS
     assert (metadata["name"], metadata["version"]) == ("mnist", 1)
+    assert (metadata["architecture"], metadata["parameters"]) == ("softmax", 7850)
     assert metadata["hyperparameters"]["optimizer"] == "adam"
     assert metadata["hyperparameters"]["learning_rate"] == 0.002
     assert (metadata["train_examples"], metadata["validation_examples"]) == (500, 100)

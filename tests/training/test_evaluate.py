@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from tests.training.synthetic import digits
 from training.evaluate import confusion_matrix, evaluate, report
-from training.model import SoftmaxRegression
+from training.models import SoftmaxRegression
 
 
 def test_confusion_matrix_counts_true_rows_against_predicted_columns() -> None:

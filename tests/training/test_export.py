@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from training.errors import ExportError
 from training.export import existing_versions, export_model, next_version, read_metadata
-from training.model import SoftmaxRegression
+from training.models import SoftmaxRegression
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from training.model import NUM_CLASSES, SoftmaxRegression
+from training.models import NUM_CLASSES, SoftmaxRegression
 
 
 def test_exported_signature_matches_the_serving_contract(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from tests.training.synthetic import digits
 from training.config import DEFAULT_LEARNING_RATES, OPTIMIZERS, TrainConfig
-from training.model import SoftmaxRegression
+from training.models import SoftmaxRegression
 from training.train import Trainer, make_optimizer
 
 
