@@ -91,6 +91,80 @@ def transparent_white(digit: Pixels, rng: np.random.Generator) -> Image.Image:
     return Image.fromarray(np.dstack([np.full((*alpha.shape, 3), 255, np.uint8), alpha]), "RGBA")
 
 
+# --- tight crops: the ink touches the image's border, as on a form field or a phone crop ---------
+
+# Grey level from which a pixel counts as ink when cropping (anti-aliased edges are fainter).
+_CROP_LEVEL = 64
+
+
+ALL_SIDES = (0, 1, 2, 3)
+
+
+def _crop(digit: Pixels, sides: tuple[int, ...], margin: int = 0) -> Pixels:
+    """The digit cut at its ink on ``sides`` (0 top, 1 bottom, 2 left, 3 right), ``margin`` kept
+    on the others."""
+    rows = np.flatnonzero((digit >= _CROP_LEVEL).any(axis=1))
+    cols = np.flatnonzero((digit >= _CROP_LEVEL).any(axis=0))
+    height, width = digit.shape
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    top = top if 0 in sides else max(0, top - margin)
+    bottom = bottom if 1 in sides else min(height, bottom + margin)
+    left = left if 2 in sides else max(0, left - margin)
+    right = right if 3 in sides else min(width, right + margin)
+    return digit[top:bottom, left:right]
+
+
+def _dark_crop(crop: Pixels, size: tuple[int, int]) -> Image.Image:
+    picture = Image.fromarray(crop).resize(size, Image.Resampling.BICUBIC)
+    return Image.fromarray(255 - np.asarray(picture))
+
+
+def _scaled(crop: Pixels, factor: float) -> tuple[int, int]:
+    return max(1, round(crop.shape[1] * factor)), max(1, round(crop.shape[0] * factor))
+
+
+def tight(digit: Pixels, rng: np.random.Generator) -> Image.Image:
+    """Cropped at the ink on all four sides, dark on white, at 1x to 6x scale."""
+    crop = _crop(digit, ALL_SIDES)
+    return _dark_crop(crop, _scaled(crop, rng.uniform(1, 6)))
+
+
+def tight_sides(digit: Pixels, rng: np.random.Generator) -> Image.Image:
+    """Cut at the ink on 1 to 3 random sides (a margin of 4 on the others), dark on white, 3x."""
+    sides = rng.choice(4, size=int(rng.integers(1, 4)), replace=False)
+    crop = _crop(digit, tuple(int(side) for side in sides), margin=4)
+    return _dark_crop(crop, _scaled(crop, 3))
+
+
+def tight_tiny(digit: Pixels, rng: np.random.Generator) -> Image.Image:
+    """Cropped at the ink and scaled so its longer side is 8 to 16 pixels, dark on white."""
+    crop = _crop(digit, ALL_SIDES)
+    return _dark_crop(crop, _scaled(crop, rng.integers(8, 17) / max(crop.shape)))
+
+
+def tight_light(digit: Pixels, rng: np.random.Generator) -> Image.Image:
+    """Cropped at the ink, light on black, scaled so its longer side is 12 to 40 pixels."""
+    crop = _crop(digit, ALL_SIDES)
+    size = _scaled(crop, rng.integers(12, 41) / max(crop.shape))
+    return Image.fromarray(crop).resize(size, Image.Resampling.BICUBIC)
+
+
+def tight_thick(digit: Pixels, rng: np.random.Generator) -> Image.Image:
+    """A felt tip (strokes dilated by 2 pixels at 28x28 scale) cropped at the ink, dark, 4x."""
+    bold = np.asarray(Image.fromarray(digit).filter(ImageFilter.MaxFilter(3)))
+    bold = np.asarray(Image.fromarray(bold).filter(ImageFilter.MaxFilter(3)))
+    crop = _crop(bold, ALL_SIDES)
+    return _dark_crop(crop, _scaled(crop, 4))
+
+
+def tight_thin(digit: Pixels, rng: np.random.Generator) -> Image.Image:
+    """The fine pen of ``thin_pen`` cropped at the ink on all four sides (about 200x200)."""
+    pen = np.asarray(thin_pen(digit, rng))
+    ink = pen < 128
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    return Image.fromarray(pen[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
+
+
 AUTO, ALWAYS = NormalizeMode.AUTO, NormalizeMode.ALWAYS
 KINDS: dict[str, tuple[Render, NormalizeMode, str]] = {
     "plain": (plain, AUTO, "28x28 MNIST test image as is (baseline)"),
@@ -103,4 +177,10 @@ KINDS: dict[str, tuple[Render, NormalizeMode, str]] = {
     "transparent": (transparent, AUTO, "black ink on transparent, garbage RGB, 140x140 RGBA"),
     "transparent_white": (transparent_white, AUTO, "white ink on transparent, 84x84 RGBA"),
     "thin_pen": (thin_pen, AUTO, "fine black pen on white, 280x280"),
+    "tight": (tight, AUTO, "cropped at the ink on 4 sides, dark on white, 1x-6x"),
+    "tight_sides": (tight_sides, AUTO, "cropped at the ink on 1-3 sides, dark on white, 3x"),
+    "tight_tiny": (tight_tiny, AUTO, "cropped at the ink, longer side 8 to 16 pixels"),
+    "tight_light": (tight_light, AUTO, "cropped at the ink, light on black, longer side 12-40"),
+    "tight_thick": (tight_thick, AUTO, "felt tip, cropped at the ink, dark on white, 4x"),
+    "tight_thin": (tight_thin, AUTO, "fine pen cropped at the ink, dark on white, ~200x200"),
 }

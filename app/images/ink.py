@@ -1,9 +1,10 @@
-"""Finding the ink: polarity, background removal, thresholds, bounding box and stroke width.
+"""Finding the ink: thresholds, bounding box and stroke width, once the background is gone.
 
-These are the image-statistics half of MNIST normalisation (``app.images.normalize`` holds the
-geometric half). Everything works on float32 grey levels in 0..255 and derives its thresholds
-from the image itself, so the same code handles a clean canvas export, a noisy phone photo of
-grey paper and a JPEG with compression artefacts.
+With ``app.images.background`` (polarity, background field, noise) these are the
+image-statistics half of MNIST normalisation (``app.images.normalize`` holds the geometric
+half). Everything works on float32 grey levels in 0..255 and derives its thresholds from the
+image itself, so the same code handles a clean canvas export, a noisy phone photo of grey paper,
+a JPEG with compression artefacts and a digit cropped close in a tiny scan.
 """
 
 from __future__ import annotations
@@ -11,26 +12,15 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
-from PIL import Image, ImageFilter
 
-FloatImage = npt.NDArray[np.float32]
+from app.images.background import FloatImage, background_noise, otsu_threshold
+
 Mask = npt.NDArray[np.bool_]
 
-WHITE = 255.0
 # Ink must stand out from its background by at least this many grey levels (of 255).
 MIN_CONTRAST = 40.0
 # Pixels above the background noise by this many robust standard deviations may be ink.
 NOISE_SIGMAS = 5.0
-# Background cells are about this size (pixels); a cell must be much larger than a stroke.
-_CELL = 32
-_MAX_CELLS = 8
-# Background statistic of a cell: a low percentile, so that ink covering up to most of a cell
-# does not leak into the background estimate.
-_CELL_PERCENTILE = 20.0
-# Images at least this large are median-filtered first: isolated noise and JPEG specks go,
-# strokes (several pixels wide at this size) stay.
-_DENOISE_MIN_SIDE = 64
-_MAD_TO_SIGMA = 1.4826
 # Soft ink ramps from this many noise deviations above the background up to the median stroke
 # level: the anti-aliased edges of strokes survive, paper grain does not.
 _RAMP_SIGMAS = 3.0
@@ -40,104 +30,16 @@ class BlankImageError(ValueError):
     """The image holds nothing that stands out from its background: no digit to read."""
 
 
-def border(gray: FloatImage, width: int = 1) -> FloatImage:
-    """The pixels of the outer frame, ``width`` pixels thick."""
-    frame = np.ones(gray.shape, dtype=bool)
-    frame[width:-width, width:-width] = False
-    return gray[frame]
-
-
-def otsu_threshold(values: FloatImage) -> float:
-    """Otsu's threshold: the split of the values maximising the between-class variance."""
-    low, high = float(values.min()), float(values.max())
-    if high <= low:
-        return high
-    # 256 equal bins over the value range (bincount is much faster than np.histogram).
-    step = (high - low) / 256
-    bins = np.minimum(((values - low) / step).astype(np.intp), 255)
-    p = np.bincount(bins.ravel(), minlength=256) / values.size
-    edges = low + step * np.arange(257)
-    levels = (edges[:-1] + edges[1:]) / 2
-    below = np.cumsum(p)[:-1]
-    below_mass = np.cumsum(p * levels)[:-1]
-    total_mass = float((p * levels).sum())
-    with np.errstate(divide="ignore", invalid="ignore"):
-        between = (total_mass * below - below_mass) ** 2 / (below * (1 - below))
-    return float(edges[int(np.argmax(np.nan_to_num(between, nan=-1.0, posinf=-1.0))) + 1])
-
-
-def light_on_dark(gray: FloatImage) -> FloatImage:
-    """The image with ink lighter than the background (MNIST polarity), inverting if needed.
-
-    Illumination is flattened first (subtracting each region's median), then the background is
-    whichever side of Otsu's threshold most of the outer frame falls on: a digit rarely touches
-    the frame, and the frame is background even when a bold digit covers most of a tight crop.
-    """
-    if min(gray.shape) < 3:
-        return gray
-    flat = gray - _cell_field(gray, 50.0)
-    threshold = otsu_threshold(flat)
-    if float(np.mean(border(flat, _frame_width(gray)) >= threshold)) > 0.5:
-        return (np.float32(WHITE) - gray).astype(np.float32)
-    return gray
-
-
-def _frame_width(gray: FloatImage) -> int:
-    return max(1, int(min(gray.shape)) // 32)
-
-
-def denoise(gray: FloatImage) -> FloatImage:
-    """A 3x3 median filter for images large enough that strokes survive it."""
-    if min(gray.shape) < _DENOISE_MIN_SIDE:
-        return gray
-    filtered = Image.fromarray(gray).filter(ImageFilter.MedianFilter(3))
-    return np.asarray(filtered, dtype=np.float32)
-
-
-def background(gray: FloatImage) -> FloatImage:
-    """A smooth estimate of the (dark) background under light ink, for uneven illumination."""
-    return _cell_field(gray, _CELL_PERCENTILE)
-
-
-def _cell_field(gray: FloatImage, percentile: float) -> FloatImage:
-    """A smooth field of a local percentile: what the image looks like without its strokes.
-
-    The image is split into a grid of cells; each cell's percentile is its level, a 3x3 median
-    over the grid replaces cells that ink covers almost entirely, and bilinear interpolation
-    turns the grid back into a smooth field. Small images get a single cell, i.e. a constant.
-    """
-    height, width = gray.shape
-    rows = int(np.clip(height // _CELL, 1, _MAX_CELLS))
-    cols = int(np.clip(width // _CELL, 1, _MAX_CELLS))
-    # Equal cells; the few rows and columns left over at the far edges only miss the statistic.
-    cell_h, cell_w = height // rows, width // cols
-    cells = gray[: rows * cell_h, : cols * cell_w].reshape(rows, cell_h, cols, cell_w)
-    grid = np.percentile(cells.transpose(0, 2, 1, 3).reshape(rows, cols, -1), percentile, axis=2)
-    grid = grid.astype(np.float32)
-    if rows == cols == 1:
-        return np.full(gray.shape, grid[0, 0], dtype=np.float32)
-    grid = _median3x3(grid)
-    field = Image.fromarray(grid).resize((width, height), Image.Resampling.BILINEAR)
-    return np.asarray(field, dtype=np.float32)
-
-
-def _median3x3(grid: FloatImage) -> FloatImage:
-    padded = np.pad(grid, 1, mode="edge")
-    rows, cols = grid.shape
-    shifted = [padded[i : i + rows, j : j + cols] for i in range(3) for j in range(3)]
-    return np.median(np.stack(shifted), axis=0).astype(np.float32)
-
-
 def ink_map(foreground: FloatImage) -> tuple[FloatImage, Mask]:
     """Soft ink in 0..1 and the mask of sure stroke pixels, from background-subtracted levels.
 
-    Sure strokes lie above the larger of Otsu's threshold and a noise floor (median + a few
-    robust standard deviations of the mostly-background pixels), so neither faint JPEG ringing
-    nor paper grain counts as a stroke. The soft ink ramps linearly from just above the noise
-    to the typical stroke level, which keeps the anti-aliased edges of strokes that MNIST has.
+    Sure strokes lie above the larger of Otsu's threshold and a noise floor (the background's
+    level + a few of its robust standard deviations, see ``background_noise``), so neither
+    faint JPEG ringing nor paper grain counts as a stroke. The soft ink ramps linearly from just
+    above the noise to the typical stroke level, which keeps the anti-aliased edges of strokes
+    that MNIST has.
     """
-    median = float(np.median(foreground))
-    spread = _MAD_TO_SIGMA * float(np.median(np.abs(foreground - median)))
+    median, spread = background_noise(foreground)
     noise_floor = median + NOISE_SIGMAS * spread
     threshold = max(otsu_threshold(foreground), noise_floor, median + MIN_CONTRAST / 2)
     strokes = foreground[foreground > threshold]
@@ -184,19 +86,6 @@ def _main_span(profile: npt.NDArray[np.float32]) -> slice:
         if right < len(starts) - 1 and starts[right + 1] - stops[right] <= gap_limit:
             right, grown = right + 1, True
     return slice(int(starts[left]), int(stops[right]))
-
-
-def stroke_width(strokes: Mask) -> float:
-    """Typical stroke width in pixels: twice the area over the boundary length.
-
-    A stroke of width w and length L covers wL pixels and has about 2L boundary pixels.
-    """
-    padded = np.pad(strokes, 1)
-    interior = (
-        padded[1:-1, 1:-1] & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2]
-    ) & padded[1:-1, 2:]
-    boundary = int(np.count_nonzero(strokes & ~interior))
-    return 2.0 * int(np.count_nonzero(strokes)) / max(boundary, 1)
 
 
 def thicken(ink: FloatImage, radius: int) -> FloatImage:

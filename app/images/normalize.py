@@ -19,18 +19,8 @@ import numpy.typing as npt
 from PIL import Image
 
 from app.contract import IMAGE_SIZE, Pixels
-from app.images.ink import (
-    MIN_CONTRAST,
-    WHITE,
-    BlankImageError,
-    background,
-    denoise,
-    ink_box,
-    ink_map,
-    light_on_dark,
-    stroke_width,
-    thicken,
-)
+from app.images.background import WHITE, background, denoise, light_on_dark, stroke_width
+from app.images.ink import MIN_CONTRAST, BlankImageError, ink_box, ink_map, thicken
 from app.images.luminance import FloatImage, UnsupportedModeError, to_luminance
 
 __all__ = [

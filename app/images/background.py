@@ -1,0 +1,213 @@
+"""Finding the paper: polarity, the background field under the ink and its noise.
+
+The image-statistics half of MNIST normalisation that decides what is *not* ink, before
+``app.images.ink`` thresholds what is. Everything works on float32 grey levels in 0..255 and
+holds however much of the image the digit covers: a digit with a wide margin around it, and one
+cropped close so that its strokes touch every border and cover most of the pixels (a form field,
+a phone crop, an 8x8 scan).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageFilter
+
+FloatImage = npt.NDArray[np.float32]
+Mask = npt.NDArray[np.bool_]
+
+WHITE = 255.0
+# Background cells are about this size (pixels); a cell must be much larger than a stroke.
+_CELL = 32
+_MAX_CELLS = 8
+# ...and, in a close crop, at least this many typical stroke widths.
+_CELL_STROKES = 3
+# Share of the image that ink still covers after a first background estimate, from which an
+# image that Otsu's threshold finds mostly inked is a close crop, not shading: measured on the
+# realworld_eval renderings, at most 0.02 on the unevenly lit photos, at least 0.2 on crops.
+_CROP_INK_SHARE = 0.1
+# Background statistic of a cell: a low percentile, so that ink covering up to most of a cell
+# does not leak into the background estimate...
+_CELL_PERCENTILE = 20.0
+# ...and lower when ink covers most of the image: the percentile stays at this share of the
+# paper's own pixels (at half cover, 20 % of the image is 40 % of the paper).
+_BACKGROUND_SHARE = 0.4
+# Images at least this large are median-filtered first: isolated noise and JPEG specks go,
+# strokes (several pixels wide at this size) stay.
+_DENOISE_MIN_SIDE = 64
+_MAD_TO_SIGMA = 1.4826
+
+
+def otsu_threshold(values: FloatImage) -> float:
+    """Otsu's threshold: the split of the values maximising the between-class variance."""
+    low, high = float(values.min()), float(values.max())
+    if high <= low:
+        return high
+    # 256 equal bins over the value range (bincount is much faster than np.histogram).
+    step = (high - low) / 256
+    bins = np.minimum(((values - low) / step).astype(np.intp), 255)
+    p = np.bincount(bins.ravel(), minlength=256) / values.size
+    edges = low + step * np.arange(257)
+    levels = (edges[:-1] + edges[1:]) / 2
+    below = np.cumsum(p)[:-1]
+    below_mass = np.cumsum(p * levels)[:-1]
+    total_mass = float((p * levels).sum())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (total_mass * below - below_mass) ** 2 / (below * (1 - below))
+    return float(edges[int(np.argmax(np.nan_to_num(between, nan=-1.0, posinf=-1.0))) + 1])
+
+
+def border(gray: FloatImage, width: int = 1) -> FloatImage:
+    """The pixels of the outer frame, ``width`` pixels thick."""
+    frame = np.ones(gray.shape, dtype=bool)
+    frame[width:-width, width:-width] = False
+    return gray[frame]
+
+
+def corners(gray: FloatImage) -> FloatImage:
+    """The pixels of the four corner squares, an eighth of the shorter side wide."""
+    side = max(1, min(gray.shape) // 8)
+    ends = (slice(None, side), slice(-side, None))
+    return np.concatenate([gray[rows, cols].ravel() for rows in ends for cols in ends])
+
+
+def light_on_dark(gray: FloatImage) -> FloatImage:
+    """The image with ink lighter than the background (MNIST polarity), inverting if needed.
+
+    The background is the side of Otsu's threshold that holds most of the outer frame and of
+    the four corners, voted on the image as it is and with its illumination flattened (each
+    region's median subtracted). The frame alone misleads when a bold digit cropped close
+    touches every border; the corners of a digit's own box are almost always paper. Flattening
+    evens out a photo's shading but can swap sides in regions that a thick stroke fills, so
+    each version of the image casts its vote.
+    """
+    if min(gray.shape) < 3:
+        return gray
+    flat = gray - _cell_field(gray, 50.0)
+    if _bright_votes(gray) + _bright_votes(flat) > 2.0:
+        return (np.float32(WHITE) - gray).astype(np.float32)
+    return gray
+
+
+def _bright_votes(gray: FloatImage) -> float:
+    """Shares of the frame and of the corners above Otsu's threshold, summed (0..2)."""
+    threshold = otsu_threshold(gray)
+    frame = border(gray, max(1, int(min(gray.shape)) // 32))
+    return float(np.mean(frame >= threshold)) + float(np.mean(corners(gray) >= threshold))
+
+
+def denoise(gray: FloatImage) -> FloatImage:
+    """A 3x3 median filter for images large enough that strokes survive it."""
+    if min(gray.shape) < _DENOISE_MIN_SIDE:
+        return gray
+    filtered = Image.fromarray(gray).filter(ImageFilter.MedianFilter(3))
+    return np.asarray(filtered, dtype=np.float32)
+
+
+def background(gray: FloatImage) -> FloatImage:
+    """A smooth estimate of the (dark) background under light ink, for uneven illumination.
+
+    Each cell's low percentile is its level. A digit cropped close or drawn with a felt tip
+    breaks both parts of that: thick strokes fill whole 32-pixel cells, and ink covering most
+    of the image pushes the percentile into the strokes. Such an image is recognised by Otsu's
+    threshold putting more than half of it on the ink's side, both as it is and (a tenth, not
+    a few specks) once the first estimate is removed, which tells it apart from a photo whose
+    shading alone splits the paper in two; it gets cells a few strokes wide and a percentile
+    that stays among the paper's pixels.
+    """
+    field = _cell_field(gray, _CELL_PERCENTILE)
+    strokes = gray >= otsu_threshold(gray)
+    paper_share = 1.0 - float(np.mean(strokes))
+    if paper_share >= 0.5:
+        return field
+    foreground = gray - field
+    if float(np.mean(foreground >= otsu_threshold(foreground))) < _CROP_INK_SHARE:
+        return field
+    cell = max(_CELL, round(_CELL_STROKES * stroke_width(strokes)))
+    return _cell_field(gray, 100 * _BACKGROUND_SHARE * paper_share, cell)
+
+
+def background_noise(foreground: FloatImage) -> tuple[float, float]:
+    """Level and robust standard deviation of the background, however much of it ink covers.
+
+    The level is the median of the pixels below Otsu's threshold: over the whole image the
+    median is the background's only while ink covers a small part of it, and a digit cropped
+    close (ink on a third of the pixels, a wide anti-aliased ramp around it) pulls it up to the
+    stroke level. The spread is their MAD; in an image too small to be median-filtered (see
+    ``denoise``) it is at most the noise left after removing every smooth ramp, because in a
+    tiny crop most "background" pixels are the anti-aliased edges of strokes, whose spread is
+    not noise. (A median filter correlates neighbouring pixels, which hides noise from that
+    estimator, and in a larger image the edges are a small share of the paper anyway.)
+    """
+    threshold = otsu_threshold(foreground)
+    below = foreground[foreground < threshold]
+    values = below if below.size else foreground
+    level = float(np.median(values))
+    spread = _MAD_TO_SIGMA * float(np.median(np.abs(values - level)))
+    if min(foreground.shape) < _DENOISE_MIN_SIDE:
+        spread = min(spread, _fine_noise(foreground))
+    return level, spread
+
+
+def _fine_noise(gray: FloatImage) -> float:
+    """Standard deviation of pixel noise, blind to smooth shading and ramps (Immerkær 1996).
+
+    The kernel [[1, -2, 1], [-2, 4, -2], [1, -2, 1]] is the difference of two Laplacians, so it
+    answers nothing to a plane and 6 sigma to white noise of deviation sigma; the median of its
+    absolute answers over the image ignores the minority of pixels on sharp edges.
+    """
+    if min(gray.shape) < 3:
+        return float("inf")
+    centre = gray[1:-1, 1:-1]
+    edges = gray[:-2, 1:-1] + gray[2:, 1:-1] + gray[1:-1, :-2] + gray[1:-1, 2:]
+    diagonals = gray[:-2, :-2] + gray[:-2, 2:] + gray[2:, :-2] + gray[2:, 2:]
+    response = 4 * centre - 2 * edges + diagonals
+    return _MAD_TO_SIGMA * float(np.median(np.abs(response))) / 6
+
+
+def _cell_field(gray: FloatImage, percentile: float, cell: int = _CELL) -> FloatImage:
+    """A smooth field of a local percentile: what the image looks like without its strokes.
+
+    The image is split into a grid of cells; each cell's percentile is its level, a 3x3 median
+    over the grid replaces cells that ink covers almost entirely, and bilinear interpolation
+    turns the grid back into a smooth field. Small images get a single cell, i.e. a constant.
+    """
+    height, width = gray.shape
+    rows, cols = _grid(gray.shape, cell)
+    # Equal cells; the few rows and columns left over at the far edges only miss the statistic.
+    cell_h, cell_w = height // rows, width // cols
+    cells = gray[: rows * cell_h, : cols * cell_w].reshape(rows, cell_h, cols, cell_w)
+    grid = np.percentile(cells.transpose(0, 2, 1, 3).reshape(rows, cols, -1), percentile, axis=2)
+    grid = grid.astype(np.float32)
+    if rows == cols == 1:
+        return np.full(gray.shape, grid[0, 0], dtype=np.float32)
+    grid = _median3x3(grid)
+    field = Image.fromarray(grid).resize((width, height), Image.Resampling.BILINEAR)
+    return np.asarray(field, dtype=np.float32)
+
+
+def _grid(shape: tuple[int, ...], cell: int) -> tuple[int, int]:
+    """Rows and columns of cells about ``cell`` pixels wide."""
+    return int(np.clip(shape[0] // cell, 1, _MAX_CELLS)), int(
+        np.clip(shape[1] // cell, 1, _MAX_CELLS)
+    )
+
+
+def stroke_width(strokes: Mask) -> float:
+    """Typical stroke width in pixels: twice the area over the boundary length.
+
+    A stroke of width w and length L covers wL pixels and has about 2L boundary pixels.
+    """
+    padded = np.pad(strokes, 1)
+    interior = (
+        padded[1:-1, 1:-1] & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2]
+    ) & padded[1:-1, 2:]
+    boundary = int(np.count_nonzero(strokes & ~interior))
+    return 2.0 * int(np.count_nonzero(strokes)) / max(boundary, 1)
+
+
+def _median3x3(grid: FloatImage) -> FloatImage:
+    padded = np.pad(grid, 1, mode="edge")
+    rows, cols = grid.shape
+    shifted = [padded[i : i + rows, j : j + cols] for i in range(3) for j in range(3)]
+    return np.median(np.stack(shifted), axis=0).astype(np.float32)
