@@ -1,6 +1,6 @@
 """Digits that are not MNIST, as users send them: the development set for choosing augmentation.
 
-Three sources, each a list of (upload picture, label), all built here, deterministically:
+Sources, each a list of (upload picture, label), all built here, deterministically:
 
 - ``fonts``: digits typed in handwriting-style fonts on a 280x280 canvas (the page's size), at
   random sizes, places and slants, dark ink on white or light on black. The fonts are Debian
@@ -9,7 +9,9 @@ Three sources, each a list of (upload picture, label), all built here, determini
 - ``strokes``: digits drawn the way the drawing page draws them (round 21-px pen on a 280x280
   canvas, white on black): a few stroke templates per digit, each jittered, resized and slanted.
 - ``scans``: real handwriting by 43 other people, scanned at 8x8 with 17 grey levels (UCI's
-  optical digits, bundled with scikit-learn), upscaled 4x with a white margin like a small scan.
+  optical digits, bundled with scikit-learn), upscaled 4x with a white margin like a small scan;
+  ``scans_8x8``, ``scans_8x8_light`` and ``scans_cropped`` are the same digits cropped close as
+  UCI stores them (the ink touches the borders): raw 8x8 in either polarity, and 32x32.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
 Sample = tuple[Image.Image, int]
@@ -197,24 +200,53 @@ def _draw(way: list[Stroke], rng: np.random.Generator) -> Image.Image:
 # --- scans ---------------------------------------------------------------------------------------
 
 
-def scans(limit: int | None = None) -> list[Sample]:
-    """UCI's 8x8 handwritten digits (scikit-learn ships them), as 40x40 dark-on-white scans."""
+def _uci(limit: int | None) -> list[tuple[npt.NDArray[np.uint8], int]]:
+    """UCI's 8x8 digits as dark ink on white paper, ``uint8`` grey levels (0..16 scaled)."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
+    return [
+        (255 - np.round(values * 255 / 16).astype(np.uint8), int(label))
+        for values, label in zip(bunch.images[:limit], bunch.target[:limit], strict=True)
+    ]
+
+
+def scans(limit: int | None = None) -> list[Sample]:
+    """UCI's 8x8 handwritten digits (scikit-learn ships them), as 40x40 dark-on-white scans."""
     samples: list[Sample] = []
-    for values, label in zip(bunch.images[:limit], bunch.target[:limit], strict=True):
+    for ink, label in _uci(limit):
         paper = np.full((12, 12), 255, np.uint8)
-        paper[2:10, 2:10] = 255 - np.round(values * 255 / 16).astype(np.uint8)
+        paper[2:10, 2:10] = ink
         picture = Image.fromarray(paper).resize((48, 48), Image.Resampling.BICUBIC)
-        samples.append((picture, int(label)))
+        samples.append((picture, label))
     return samples
+
+
+def scans_8x8(limit: int | None = None) -> list[Sample]:
+    """The same scans as they are: 8x8, the ink touching the borders, dark on white."""
+    return [(Image.fromarray(ink), label) for ink, label in _uci(limit)]
+
+
+def scans_8x8_light(limit: int | None = None) -> list[Sample]:
+    """The 8x8 scans inverted: light ink on black, as UCI stores them."""
+    return [(Image.fromarray(255 - ink), label) for ink, label in _uci(limit)]
+
+
+def scans_cropped(limit: int | None = None) -> list[Sample]:
+    """The 8x8 scans upscaled 4x without any margin (32x32, cropped close), dark on white."""
+    return [
+        (Image.fromarray(ink).resize((32, 32), Image.Resampling.BICUBIC), label)
+        for ink, label in _uci(limit)
+    ]
 
 
 SOURCES: dict[str, tuple[Callable[[], list[Sample]], str]] = {
     "fonts": (fonts, "handwriting-style fonts on a 280x280 canvas"),
     "strokes": (strokes, "strokes drawn with the page's pen on a 280x280 canvas"),
     "scans": (scans, "8x8 scans of 43 people's handwriting (UCI), upscaled"),
+    "scans_8x8": (scans_8x8, "the same 8x8 scans as they are, dark on white, no margin"),
+    "scans_8x8_light": (scans_8x8_light, "the same 8x8 scans, light on black, no margin"),
+    "scans_cropped": (scans_cropped, "the same scans upscaled to 32x32 without a margin"),
 }
 
 

@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("| model | " + " | ".join(columns) + " |")
     print("| --- |" + " ---: |" * len(columns))
+    refused = [f"{100 * (1 - readable.mean()):.2f} %" for _, _, readable in columns.values()]
+    print("| refused as no_ink | " + " | ".join(refused) + " |", flush=True)
     for name, path in models.items():
         classify = saved_model(path)
         cells = []

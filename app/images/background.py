@@ -36,6 +36,11 @@ _BACKGROUND_SHARE = 0.4
 # strokes (several pixels wide at this size) stay.
 _DENOISE_MIN_SIDE = 64
 _MAD_TO_SIGMA = 1.4826
+# An image holds two clear levels (ink and paper) when Otsu's split leaves more than this share
+# of its variance between the two sides. One symmetric mode split in two gives at most 3/4 (a
+# flat spread of levels; 2/pi for Gaussian noise); a digit on paper, its anti-aliased edges
+# included, 0.8 to 0.9 (measured on the tight crops of realworld_eval and UCI's scans).
+TWO_LEVELS = 0.75
 
 
 def otsu_threshold(values: FloatImage) -> float:
@@ -127,19 +132,22 @@ def background(gray: FloatImage) -> FloatImage:
     return _cell_field(gray, 100 * _BACKGROUND_SHARE * paper_share, cell)
 
 
-def background_noise(foreground: FloatImage) -> tuple[float, float]:
-    """Level and robust standard deviation of the background, however much of it ink covers.
+def image_noise(foreground: FloatImage) -> tuple[float, float]:
+    """Median and robust standard deviation (from the MAD) of all the pixels."""
+    median = float(np.median(foreground))
+    return median, _MAD_TO_SIGMA * float(np.median(np.abs(foreground - median)))
 
-    The level is the median of the pixels below Otsu's threshold: over the whole image the
-    median is the background's only while ink covers a small part of it, and a digit cropped
-    close (ink on a third of the pixels, a wide anti-aliased ramp around it) pulls it up to the
-    stroke level. The spread is their MAD; in an image too small to be median-filtered (see
-    ``denoise``) it is at most the noise left after removing every smooth ramp, because in a
-    tiny crop most "background" pixels are the anti-aliased edges of strokes, whose spread is
-    not noise. (A median filter correlates neighbouring pixels, which hides noise from that
-    estimator, and in a larger image the edges are a small share of the paper anyway.)
+
+def paper_noise(foreground: FloatImage, threshold: float) -> tuple[float, float]:
+    """Level and robust standard deviation of the paper, however much of it ink covers.
+
+    The level is the median of the pixels below Otsu's ``threshold``, the spread their MAD; in
+    an image too small to be median-filtered (see ``denoise``) the spread is at most the noise
+    left after removing every smooth ramp, because in a tiny crop most of those pixels are the
+    anti-aliased edges of strokes, whose spread is not noise. (A median filter correlates
+    neighbouring pixels, which hides noise from that estimator, and in a larger image the edges
+    are a small share of the paper anyway.)
     """
-    threshold = otsu_threshold(foreground)
     below = foreground[foreground < threshold]
     values = below if below.size else foreground
     level = float(np.median(values))
@@ -147,6 +155,16 @@ def background_noise(foreground: FloatImage) -> tuple[float, float]:
     if min(foreground.shape) < _DENOISE_MIN_SIDE:
         spread = min(spread, _fine_noise(foreground))
     return level, spread
+
+
+def separability(values: FloatImage, threshold: float) -> float:
+    """Otsu's criterion: the share of the variance that lies between the two sides (0..1)."""
+    low, high = values[values < threshold], values[values >= threshold]
+    variance = float(values.var())
+    if low.size == 0 or high.size == 0 or variance <= 0:
+        return 0.0
+    share = low.size / values.size
+    return share * (1 - share) * (float(high.mean()) - float(low.mean())) ** 2 / variance
 
 
 def _fine_noise(gray: FloatImage) -> float:

@@ -13,7 +13,14 @@ import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
-from app.images.background import FloatImage, background_noise, otsu_threshold
+from app.images.background import (
+    TWO_LEVELS,
+    FloatImage,
+    image_noise,
+    otsu_threshold,
+    paper_noise,
+    separability,
+)
 
 Mask = npt.NDArray[np.bool_]
 
@@ -34,14 +41,37 @@ def ink_map(foreground: FloatImage) -> tuple[FloatImage, Mask]:
     """Soft ink in 0..1 and the mask of sure stroke pixels, from background-subtracted levels.
 
     Sure strokes lie above the larger of Otsu's threshold and a noise floor (the background's
-    level + a few of its robust standard deviations, see ``background_noise``), so neither
-    faint JPEG ringing nor paper grain counts as a stroke. The soft ink ramps linearly from just
-    above the noise to the typical stroke level, which keeps the anti-aliased edges of strokes
-    that MNIST has.
+    level + a few of its robust standard deviations), so neither faint JPEG ringing nor paper
+    grain counts as a stroke. The soft ink ramps linearly from just above the noise to the
+    typical stroke level, which keeps the anti-aliased edges of strokes that MNIST has.
+
+    The background's level and noise are the whole image's median and MAD while ink covers a
+    small part of it. In a digit cropped close the ink pulls both towards the strokes, so they
+    come from the paper's pixels alone (``paper_noise``) when the image clearly holds two
+    levels and the ink has moved the median off the paper, or when the whole-image figures
+    find no ink at all. A blank but noisy image never holds two clear levels, so it keeps the
+    whole-image figures that refuse it.
     """
-    median, spread = background_noise(foreground)
+    threshold = otsu_threshold(foreground)
+    whole = image_noise(foreground)
+    paper = paper_noise(foreground, threshold)
+    two_levels = separability(foreground, threshold) >= TWO_LEVELS
+    if two_levels and whole[0] > paper[0] + paper[1]:
+        return _ink_map(foreground, threshold, paper)
+    try:
+        return _ink_map(foreground, threshold, whole)
+    except BlankImageError:
+        if not two_levels:
+            raise
+    return _ink_map(foreground, threshold, paper)
+
+
+def _ink_map(
+    foreground: FloatImage, otsu: float, noise: tuple[float, float]
+) -> tuple[FloatImage, Mask]:
+    median, spread = noise
     noise_floor = median + NOISE_SIGMAS * spread
-    threshold = max(otsu_threshold(foreground), noise_floor, median + MIN_CONTRAST / 2)
+    threshold = max(otsu, noise_floor, median + MIN_CONTRAST / 2)
     strokes = foreground[foreground > threshold]
     if strokes.size == 0 or float(strokes.max()) - median < MIN_CONTRAST:
         raise BlankImageError("the image has no ink: nothing stands out from the background")
