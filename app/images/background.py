@@ -20,7 +20,7 @@ WHITE = 255.0
 # Background cells are about this size (pixels); a cell must be much larger than a stroke.
 _CELL = 32
 _MAX_CELLS = 8
-# ...and, in a close crop, at least this many typical stroke widths.
+# ...and at least this many typical stroke widths.
 _CELL_STROKES = 3
 # Share of the image that ink still covers after a first background estimate, from which an
 # image that Otsu's threshold finds mostly inked is a close crop, not shading: measured on the
@@ -112,24 +112,26 @@ def denoise(gray: FloatImage) -> FloatImage:
 def background(gray: FloatImage) -> FloatImage:
     """A smooth estimate of the (dark) background under light ink, for uneven illumination.
 
-    Each cell's low percentile is its level. A digit cropped close or drawn with a felt tip
-    breaks both parts of that: thick strokes fill whole 32-pixel cells, and ink covering most
-    of the image pushes the percentile into the strokes. Such an image is recognised by Otsu's
-    threshold putting more than half of it on the ink's side, both as it is and (a tenth, not
-    a few specks) once the first estimate is removed, which tells it apart from a photo whose
-    shading alone splits the paper in two; it gets cells a few strokes wide and a percentile
-    that stays among the paper's pixels.
+    Each cell's low percentile is its level, and a 3x3 median over the grid covers the few
+    cells a stroke fills. A digit cropped close or drawn with a felt tip breaks both: a thick
+    stroke along a border fills a whole row of cells, which the grid's median copies instead
+    of covering, and ink over most of the image pushes the percentile into the strokes. So the
+    strokes found on a first estimate decide: cells are made a few strokes wide, and when
+    Otsu's threshold puts most of the image on the ink's side (both as it is and, for a tenth
+    of it at least, once the first estimate is removed, which tells a close crop from a photo
+    whose shading alone splits the paper in two), the percentile stays among the paper's pixels.
     """
     field = _cell_field(gray, _CELL_PERCENTILE)
-    strokes = gray >= otsu_threshold(gray)
-    paper_share = 1.0 - float(np.mean(strokes))
-    if paper_share >= 0.5:
-        return field
     foreground = gray - field
-    if float(np.mean(foreground >= otsu_threshold(foreground))) < _CROP_INK_SHARE:
-        return field
+    strokes = foreground >= otsu_threshold(foreground)
     cell = max(_CELL, round(_CELL_STROKES * stroke_width(strokes)))
-    return _cell_field(gray, 100 * _BACKGROUND_SHARE * paper_share, cell)
+    percentile = _CELL_PERCENTILE
+    ink_share = float(np.mean(gray >= otsu_threshold(gray)))
+    if ink_share > 0.5 and float(np.mean(strokes)) >= _CROP_INK_SHARE:
+        percentile = 100 * _BACKGROUND_SHARE * (1.0 - ink_share)
+    if percentile == _CELL_PERCENTILE and _grid(gray.shape, cell) == _grid(gray.shape, _CELL):
+        return field
+    return _cell_field(gray, percentile, cell)
 
 
 def image_noise(foreground: FloatImage) -> tuple[float, float]:
