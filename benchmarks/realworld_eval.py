@@ -1,9 +1,12 @@
 """How well does MNIST normalisation recover digits uploaded the ways real users upload them?
 
 Renders MNIST *test* digits as users send them (inverted, scaled up, JPEG-compressed, off-centre
-on unevenly lit noisy paper, in coloured ink, on a transparent background), runs each through
+on unevenly lit noisy paper, in coloured ink, on a transparent background, cropped close at the
+ink on one to four sides, tiny, with thin and felt-tip strokes), runs each through
 ``app.images.normalize.prepare(..., NormalizeMode.AUTO)`` and the model, and prints a markdown
-table of accuracy per kind next to the plain 28x28 accuracy. Target: every kind within 3 points.
+table of accuracy per kind next to the plain 28x28 accuracy. Target: every kind within 3 points
+of plain, or of its own rendering with a margin for the kinds in ``REFERENCES`` (8 to 16 pixels,
+a felt tip), so that their target measures what cropping costs.
 
     .venv/bin/python -m benchmarks.realworld_eval                  # model/mnist/1
     .venv/bin/python -m benchmarks.realworld_eval --limit 2000 --model-dir model/mnist/1
@@ -23,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.images.normalize import BlankImageError, prepare
-from benchmarks.renderings import KINDS
+from benchmarks.renderings import KINDS, REFERENCES
 from training import data
 
 Pixels = npt.NDArray[np.uint8]
@@ -153,21 +156,28 @@ def main(argv: list[str] | None = None) -> int:
     kinds = ["plain", *[kind for kind in args.kinds if kind != "plain"]]
     print("| upload | rendering | accuracy | vs plain | normalised | no ink | prepare ms |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
-    baseline, worst = 0.0, 0.0
+    accuracies: dict[str, float] = {}
     for kind in kinds:
         accuracy, normalised, rejected, seconds = evaluate(kind, digits, labels, classify)
-        per_image = 1000 * seconds / len(digits)
-        baseline = accuracy if kind == "plain" else baseline
-        worst = max(worst, 100 * (baseline - accuracy))
+        accuracies[kind] = accuracy
         print(
             f"| {kind} | {KINDS[kind][2]} | {100 * accuracy:.2f}% "
-            f"| {100 * (accuracy - baseline):+.2f} | {normalised / len(digits):.0%} "
-            f"| {rejected} | {per_image:.1f} |",
+            f"| {100 * (accuracy - accuracies['plain']):+.2f} | {normalised / len(digits):.0%} "
+            f"| {rejected} | {1000 * seconds / len(digits):.1f} |",
             flush=True,
         )
-    verdict = "met" if worst <= TARGET_POINTS else "MISSED"
-    print(f"\nlargest drop: {worst:.2f} points; target ({TARGET_POINTS:g} points): {verdict}")
-    return 0 if worst <= TARGET_POINTS else 1
+    references = {kind: REFERENCES.get(kind, "plain") for kind in kinds}
+    references = {k: ref if ref in accuracies else "plain" for k, ref in references.items()}
+    # A reference measures what the rendering itself costs; the target is for what cropping does.
+    held = [kind for kind in kinds if kind not in REFERENCES.values()]
+    drops = {kind: 100 * (accuracies[references[kind]] - accuracies[kind]) for kind in held}
+    worst = max(drops, key=lambda kind: drops[kind])
+    verdict = "met" if drops[worst] <= TARGET_POINTS else "MISSED"
+    print(
+        f"\nlargest drop: {drops[worst]:.2f} points ({worst} against {references[worst]});"
+        f" target ({TARGET_POINTS:g} points): {verdict}"
+    )
+    return 0 if verdict == "met" else 1
 
 
 if __name__ == "__main__":

@@ -136,10 +136,16 @@ def tight_sides(digit: Pixels, rng: np.random.Generator) -> Image.Image:
     return _dark_crop(crop, _scaled(crop, 3))
 
 
-def tight_tiny(digit: Pixels, rng: np.random.Generator) -> Image.Image:
+def tight_tiny(digit: Pixels, rng: np.random.Generator, margin: int = 0) -> Image.Image:
     """Cropped at the ink and scaled so its longer side is 8 to 16 pixels, dark on white."""
-    crop = _crop(digit, ALL_SIDES)
-    return _dark_crop(crop, _scaled(crop, rng.integers(8, 17) / max(crop.shape)))
+    factor = rng.integers(8, 17) / max(_crop(digit, ALL_SIDES).shape)
+    crop = _crop(digit, () if margin else ALL_SIDES, margin)
+    return _dark_crop(crop, _scaled(crop, factor))
+
+
+def tiny(digit: Pixels, rng: np.random.Generator) -> Image.Image:
+    """``tight_tiny`` at the same scale with a 4-pixel margin (its reference)."""
+    return tight_tiny(digit, rng, margin=4)
 
 
 def tight_light(digit: Pixels, rng: np.random.Generator) -> Image.Image:
@@ -149,12 +155,17 @@ def tight_light(digit: Pixels, rng: np.random.Generator) -> Image.Image:
     return Image.fromarray(crop).resize(size, Image.Resampling.BICUBIC)
 
 
-def tight_thick(digit: Pixels, rng: np.random.Generator) -> Image.Image:
+def tight_thick(digit: Pixels, rng: np.random.Generator, margin: int = 0) -> Image.Image:
     """A felt tip (strokes dilated by 2 pixels at 28x28 scale) cropped at the ink, dark, 4x."""
     bold = np.asarray(Image.fromarray(digit).filter(ImageFilter.MaxFilter(3)))
     bold = np.asarray(Image.fromarray(bold).filter(ImageFilter.MaxFilter(3)))
-    crop = _crop(bold, ALL_SIDES)
+    crop = _crop(bold, () if margin else ALL_SIDES, margin)
     return _dark_crop(crop, _scaled(crop, 4))
+
+
+def thick(digit: Pixels, rng: np.random.Generator) -> Image.Image:
+    """``tight_thick`` with a 4-pixel margin (its reference)."""
+    return tight_thick(digit, rng, margin=4)
 
 
 def tight_thin(digit: Pixels, rng: np.random.Generator) -> Image.Image:
@@ -164,6 +175,10 @@ def tight_thin(digit: Pixels, rng: np.random.Generator) -> Image.Image:
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     return Image.fromarray(pen[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
 
+
+# Kinds that lose some of the digit whatever the crop (a few pixels, strokes twice MNIST's
+# width) are held to their own rendering with a margin, so the target measures the crop alone.
+REFERENCES = {"tight_tiny": "tiny", "tight_thick": "thick"}
 
 AUTO, ALWAYS = NormalizeMode.AUTO, NormalizeMode.ALWAYS
 KINDS: dict[str, tuple[Render, NormalizeMode, str]] = {
@@ -181,6 +196,8 @@ KINDS: dict[str, tuple[Render, NormalizeMode, str]] = {
     "tight_sides": (tight_sides, AUTO, "cropped at the ink on 1-3 sides, dark on white, 3x"),
     "tight_tiny": (tight_tiny, AUTO, "cropped at the ink, longer side 8 to 16 pixels"),
     "tight_light": (tight_light, AUTO, "cropped at the ink, light on black, longer side 12-40"),
+    "tiny": (tiny, AUTO, "tight_tiny's scale with a 4-pixel margin (its reference)"),
     "tight_thick": (tight_thick, AUTO, "felt tip, cropped at the ink, dark on white, 4x"),
+    "thick": (thick, AUTO, "tight_thick with a 4-pixel margin (its reference)"),
     "tight_thin": (tight_thin, AUTO, "fine pen cropped at the ink, dark on white, ~200x200"),
 }
