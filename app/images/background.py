@@ -21,7 +21,7 @@ WHITE = 255.0
 _CELL = 32
 _MAX_CELLS = 8
 # ...and at least this many typical stroke widths.
-_CELL_STROKES = 3
+_CELL_STROKES = 2
 # Share of the image that ink still covers after a first background estimate, from which an
 # image that Otsu's threshold finds mostly inked is a close crop, not shading: measured on the
 # realworld_eval renderings, at most 0.02 on the unevenly lit photos, at least 0.2 on crops.
