@@ -119,19 +119,21 @@ def background(gray: FloatImage) -> FloatImage:
     strokes found on a first estimate decide: cells are made a few strokes wide, and when
     Otsu's threshold puts most of the image on the ink's side (both as it is and, for a tenth
     of it at least, once the first estimate is removed, which tells a close crop from a photo
-    whose shading alone splits the paper in two), the percentile stays among the paper's pixels.
+    whose shading alone splits the paper in two), there are too few paper pixels per cell to
+    follow shading, so the whole crop gets one level, at a percentile among the paper's pixels.
     """
     field = _cell_field(gray, _CELL_PERCENTILE)
     foreground = gray - field
     strokes = foreground >= otsu_threshold(foreground)
     cell = max(_CELL, round(_CELL_STROKES * stroke_width(strokes)))
-    percentile = _CELL_PERCENTILE
     ink_share = float(np.mean(gray >= otsu_threshold(gray)))
     if ink_share > 0.5 and float(np.mean(strokes)) >= _CROP_INK_SHARE:
+        # Too few paper pixels per cell to follow shading: one level for the whole crop.
         percentile = 100 * _BACKGROUND_SHARE * (1.0 - ink_share)
-    if percentile == _CELL_PERCENTILE and _grid(gray.shape, cell) == _grid(gray.shape, _CELL):
+        return _cell_field(gray, percentile, max(gray.shape))
+    if _grid(gray.shape, cell) == _grid(gray.shape, _CELL):
         return field
-    return _cell_field(gray, percentile, cell)
+    return _cell_field(gray, _CELL_PERCENTILE, cell)
 
 
 def image_noise(foreground: FloatImage) -> tuple[float, float]:
