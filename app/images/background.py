@@ -88,8 +88,13 @@ def light_on_dark(gray: FloatImage) -> FloatImage:
     """
     if min(gray.shape) < 3:
         return gray
-    flat = gray - _cell_field(gray, 50.0)
-    if _bright_votes(gray) + _bright_votes(flat) > 2.0:
+    votes = _bright_votes(gray)
+    # A single cell's field is a constant, and subtracting it changes no vote.
+    if _grid(gray.shape, _CELL) == (1, 1):
+        votes *= 2
+    else:
+        votes += _bright_votes(gray - _cell_field(gray, 50.0))
+    if votes > 2.0:
         return (np.float32(WHITE) - gray).astype(np.float32)
     return gray
 
@@ -126,11 +131,12 @@ def background(gray: FloatImage) -> FloatImage:
     foreground = gray - field
     strokes = foreground >= otsu_threshold(foreground)
     cell = max(_CELL, round(_CELL_STROKES * stroke_width(strokes)))
-    ink_share = float(np.mean(gray >= otsu_threshold(gray)))
-    if ink_share > 0.5 and float(np.mean(strokes)) >= _CROP_INK_SHARE:
-        # Too few paper pixels per cell to follow shading: one level for the whole crop.
-        percentile = 100 * _BACKGROUND_SHARE * (1.0 - ink_share)
-        return _cell_field(gray, percentile, max(gray.shape))
+    if float(np.mean(strokes)) >= _CROP_INK_SHARE:
+        ink_share = float(np.mean(gray >= otsu_threshold(gray)))
+        if ink_share > 0.5:
+            # Too few paper pixels per cell to follow shading: one level for the whole crop.
+            percentile = 100 * _BACKGROUND_SHARE * (1.0 - ink_share)
+            return _cell_field(gray, percentile, max(gray.shape))
     if _grid(gray.shape, cell) == _grid(gray.shape, _CELL):
         return field
     return _cell_field(gray, _CELL_PERCENTILE, cell)

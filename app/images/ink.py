@@ -54,16 +54,18 @@ def ink_map(foreground: FloatImage) -> tuple[FloatImage, Mask]:
     """
     threshold = otsu_threshold(foreground)
     whole = image_noise(foreground)
-    paper = paper_noise(foreground, threshold)
-    two_levels = separability(foreground, threshold) >= TWO_LEVELS
-    if two_levels and whole[0] > paper[0] + paper[1]:
-        return _ink_map(foreground, threshold, paper)
+    # The paper's level is at least the darkest pixel: on a clean background (the median is
+    # that pixel) the ink cannot have moved the median off the paper.
+    if whole[0] > float(foreground.min()):
+        paper = paper_noise(foreground, threshold)
+        if whole[0] > paper[0] + paper[1] and separability(foreground, threshold) >= TWO_LEVELS:
+            return _ink_map(foreground, threshold, paper)
     try:
         return _ink_map(foreground, threshold, whole)
     except BlankImageError:
-        if not two_levels:
+        if separability(foreground, threshold) < TWO_LEVELS:
             raise
-    return _ink_map(foreground, threshold, paper)
+    return _ink_map(foreground, threshold, paper_noise(foreground, threshold))
 
 
 def _ink_map(
