@@ -130,13 +130,15 @@ def background(gray: FloatImage) -> FloatImage:
     field = _cell_field(gray, _CELL_PERCENTILE)
     foreground = gray - field
     strokes = foreground >= otsu_threshold(foreground)
-    cell = max(_CELL, round(_CELL_STROKES * stroke_width(strokes)))
     if float(np.mean(strokes)) >= _CROP_INK_SHARE:
         ink_share = float(np.mean(gray >= otsu_threshold(gray)))
         if ink_share > 0.5:
             # Too few paper pixels per cell to follow shading: one level for the whole crop.
             percentile = 100 * _BACKGROUND_SHARE * (1.0 - ink_share)
             return _cell_field(gray, percentile, max(gray.shape))
+    if _grid(gray.shape, _CELL) == (1, 1):  # wider cells cannot change a single cell
+        return field
+    cell = max(_CELL, round(_CELL_STROKES * stroke_width(strokes)))
     if _grid(gray.shape, cell) == _grid(gray.shape, _CELL):
         return field
     return _cell_field(gray, _CELL_PERCENTILE, cell)
