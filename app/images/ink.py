@@ -49,8 +49,8 @@ def ink_map(foreground: FloatImage) -> tuple[FloatImage, Mask]:
     small part of it. In a digit cropped close the ink pulls both towards the strokes, so they
     come from the paper's pixels alone (``paper_noise``) when the image clearly holds two
     levels and the ink has moved the median off the paper, or when the whole-image figures
-    find no ink at all. A blank but noisy image never holds two clear levels, so it keeps the
-    whole-image figures that refuse it.
+    find no ink at all. A blank but noisy image does not hold two clear levels (at 8x8, with
+    only 64 pixels, 5 in 1,000 do), so it keeps the whole-image figures that refuse it.
     """
     threshold = otsu_threshold(foreground)
     whole = image_noise(foreground)
