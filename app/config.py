@@ -119,6 +119,16 @@ class Settings(BaseSettings):
             " hand-off costs more than decoding a few tiny images); larger ones in a thread."
         ),
     )
+    min_confidence: Annotated[float | None, NoDecode] = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Default of POST /predict's min_confidence: a prediction whose confidence is below"
+            " it answers digit null with reason low_confidence (keeping its probabilities)."
+            " off (the default) always answers a digit."
+        ),
+    )
     log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
         default="info", description="Level of the service's JSON log lines."
     )
@@ -159,9 +169,9 @@ class Settings(BaseSettings):
                 raise ValueError(str(exc)) from None
         return value
 
-    @field_validator("cache_dir", mode="before")
+    @field_validator("cache_dir", "min_confidence", mode="before")
     @classmethod
-    def _cache_off(cls, value: object) -> object:
+    def _off(cls, value: object) -> object:
         if isinstance(value, str) and value.strip().lower() in _OFF:
             return None
         return value

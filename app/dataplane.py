@@ -50,6 +50,7 @@ class InferOptions:
     normalize: NormalizeMode = NormalizeMode.AUTO
     return_input: bool = False
     inline_max_bytes: int = 4096
+    min_confidence: float | None = None  # below it, "digit": null, "reason": "low_confidence"
 
 
 T = TypeVar("T")
@@ -126,6 +127,7 @@ def response_body(
     probabilities: npt.NDArray[np.float32],
     *,
     return_input: bool = False,
+    min_confidence: float | None = None,
 ) -> dict[str, Any]:
     """The ``POST /predict`` response (shaped like :class:`PredictResponse`) as plain data.
 
@@ -133,17 +135,21 @@ def response_body(
     models cost more than the whole model call.
     """
     digits = probabilities.argmax(axis=1)
-    predictions = [
-        {
-            "filename": upload.filename,
-            "digit": int(digit),
-            "confidence": float(row[digit]),
-            "probabilities": row.tolist(),
-            "normalized": item.normalized,
-            "input_image": encode_png_base64(item.pixels) if return_input else None,
-        }
-        for upload, item, row, digit in zip(uploads, inputs, probabilities, digits, strict=True)
-    ]
+    predictions = []
+    for upload, item, row, digit in zip(uploads, inputs, probabilities, digits, strict=True):
+        confidence = float(row[digit])
+        unsure = min_confidence is not None and confidence < min_confidence
+        predictions.append(
+            {
+                "filename": upload.filename,
+                "digit": None if unsure else int(digit),
+                "confidence": confidence,
+                "probabilities": row.tolist(),
+                "normalized": item.normalized,
+                "input_image": encode_png_base64(item.pixels) if return_input else None,
+                "reason": "low_confidence" if unsure else None,
+            }
+        )
     model = {"name": servable.name, "version": servable.version}
     return {"model": model, "predictions": predictions}
 
@@ -155,11 +161,19 @@ def predict_uploads(
     *,
     mode: NormalizeMode = NormalizeMode.AUTO,
     return_input: bool = False,
+    min_confidence: float | None = None,
 ) -> dict[str, Any]:
     """Decode, predict and build the response body of ``POST /predict`` in one blocking call."""
     inputs = prepare_all(uploads, images, mode)
     probabilities = servable.probabilities(stack(inputs))
-    return response_body(servable, uploads, inputs, probabilities, return_input=return_input)
+    return response_body(
+        servable,
+        uploads,
+        inputs,
+        probabilities,
+        return_input=return_input,
+        min_confidence=min_confidence,
+    )
 
 
 async def infer(
@@ -179,7 +193,13 @@ async def infer(
     if inputs is None and served.batcher is None:
         # Decoding, the model call and the response all in one thread trip.
         work = partial(
-            predict_uploads, servable, uploads, images, mode=mode, return_input=return_input
+            predict_uploads,
+            servable,
+            uploads,
+            images,
+            mode=mode,
+            return_input=return_input,
+            min_confidence=options.min_confidence,
         )
         body = await anyio.to_thread.run_sync(work)
     else:
@@ -189,10 +209,16 @@ async def infer(
             probabilities = servable.probabilities(stack(inputs))
         else:
             probabilities = await served.batcher.predict(stack(inputs))
-        body = response_body(servable, uploads, inputs, probabilities, return_input=return_input)
-    _record(
-        served, metrics, len(uploads), [prediction["digit"] for prediction in body["predictions"]]
-    )
+        body = response_body(
+            servable,
+            uploads,
+            inputs,
+            probabilities,
+            return_input=return_input,
+            min_confidence=options.min_confidence,
+        )
+    answered = [p["digit"] for p in body["predictions"] if p["digit"] is not None]
+    _record(served, metrics, len(uploads), answered)
     return body
 
 

@@ -221,3 +221,71 @@ SOURCES: dict[str, tuple[Callable[[], list[Sample]], str]] = {
 def iterate(source: str) -> Iterator[Sample]:
     """The samples of one source, by name."""
     yield from SOURCES[source][0]()
+
+
+# --- things that are not digits ---------------------------------------------------------------
+
+# Letters that are written like a digit (O and 0, l and 1, S and 5, ...) are left out: a model
+# may rightly be sure of them.
+LETTERS = "ACDEFHJKLMNPRUVWXYacdefhkmnprtuvwxy"
+
+
+def letters(per_font: int = 1, seed: int = 0) -> list[Image.Image]:
+    """Letters in the handwriting fonts, placed like the digits of :func:`fonts`."""
+    rng = np.random.default_rng(seed)
+    pictures = []
+    for path in installed_fonts():
+        for letter in LETTERS[: 12 * per_font]:
+            font = ImageFont.truetype(str(path), int(rng.uniform(110, 240)))
+            glyph = Image.new("L", (CANVAS * 2, CANVAS * 2), 0)
+            ImageDraw.Draw(glyph).text((CANVAS, CANVAS), letter, fill=255, font=font, anchor="mm")
+            box = glyph.getbbox()
+            if box is not None:
+                ink = glyph.crop(box)
+                ink.thumbnail((CANVAS - 8, CANVAS - 8))
+                pictures.append(_place(ink, rng, dark=rng.random() < 0.5))
+    return pictures
+
+
+def scribbles(count: int = 150, seed: int = 0) -> list[Image.Image]:
+    """Random pen scribbles on the page's canvas: a wandering line of 3 to 8 turns."""
+    rng = np.random.default_rng(seed)
+    pictures = []
+    for _ in range(count):
+        turns = int(rng.integers(3, 9))
+        points = [(float(x), float(y)) for x, y in rng.uniform(0.05, 0.95, size=(turns, 2))]
+        pictures.append(_draw([points], rng))
+    return pictures
+
+
+def _polygon(corners: int, start: float, step: int = 1) -> Stroke:
+    angles = [start + 360 * step * i / corners for i in range(corners + 1)]
+    return [(0.5 + 0.45 * math.cos(math.radians(a)), 0.5 - 0.45 * math.sin(math.radians(a)))
+            for a in angles]  # fmt: skip
+
+
+SHAPES: dict[str, list[Stroke]] = {
+    "triangle": [_polygon(3, 90)],
+    "square": [_polygon(4, 45)],
+    "star": [_polygon(5, 90, step=2)],
+    "plus": [[(0.5, 0.05), (0.5, 0.95)], [(0.05, 0.5), (0.95, 0.5)]],
+    "cross": [[(0.1, 0.1), (0.9, 0.9)], [(0.9, 0.1), (0.1, 0.9)]],
+    "hash": [[(0.35, 0.05), (0.3, 0.95)], [(0.7, 0.05), (0.65, 0.95)],
+             [(0.05, 0.35), (0.95, 0.35)], [(0.05, 0.65), (0.95, 0.65)]],
+    "arrow": [[(0.05, 0.5), (0.95, 0.5)], [(0.65, 0.2), (0.95, 0.5), (0.65, 0.8)]],
+    "smiley": [_arc(0.5, 0.5, 0.45, 0.45, 0, 360), _arc(0.5, 0.55, 0.25, 0.2, 200, 340),
+               [(0.35, 0.35), (0.36, 0.36)], [(0.65, 0.35), (0.66, 0.36)]],
+}  # fmt: skip
+
+
+def shapes(per_shape: int = 20, seed: int = 0) -> list[Image.Image]:
+    """Simple shapes drawn with the page's pen (no circle: it is a fair 0)."""
+    rng = np.random.default_rng(seed)
+    return [_draw(way, rng) for way in SHAPES.values() for _ in range(per_shape)]
+
+
+NOT_DIGITS: dict[str, Callable[[], list[Image.Image]]] = {
+    "letters": letters,
+    "scribbles": scribbles,
+    "shapes": shapes,
+}

@@ -82,11 +82,18 @@ class Servable:
         self.signature_names = signature_names
         self.metadata = metadata
         self.weights = weights
+        self.temperature = calibrated_temperature(metadata, path)
         self._model = model
 
     def probabilities(self, images: Pixels) -> Probabilities:
-        """``float32 [N, 10]`` for ``uint8 [N, 28, 28]`` images: the micro-batcher's function."""
-        return self._model.predict(images)
+        """``float32 [N, 10]`` for ``uint8 [N, 28, 28]`` images: the micro-batcher's function.
+
+        Calibrated: with a temperature T in the version's metadata, ``softmax(logits / T)``.
+        """
+        probabilities = self._model.predict(images)
+        if self.temperature == 1.0:
+            return probabilities
+        return rescale(probabilities, self.temperature)
 
     def predict(self, images: Pixels) -> Predictions:
         """Probabilities and digits for ``uint8 [N, 28, 28]`` images (0 = background)."""
@@ -164,6 +171,35 @@ def _warm_up(servable: Servable) -> None:
             f"the model at {servable.path} answered the warm-up prediction with"
             f" probabilities of shape {result.probabilities.shape} summing to {total}"
         )
+
+
+def calibrated_temperature(metadata: dict[str, Any], path: Path) -> float:
+    """The temperature training fitted (``calibration.temperature``), 1.0 if there is none."""
+    calibration = metadata.get("calibration")
+    if calibration is None:
+        return 1.0
+    temperature = calibration.get("temperature") if isinstance(calibration, dict) else None
+    if (
+        not isinstance(temperature, int | float)
+        or isinstance(temperature, bool)
+        or not 0.01 <= temperature <= 100
+    ):
+        raise ModelLoadError(
+            f"{path / 'metadata.json'}: calibration.temperature must be a number in"
+            f" [0.01, 100], got {temperature!r}"
+        )
+    return float(temperature)
+
+
+def rescale(probabilities: Probabilities, temperature: float) -> Probabilities:
+    """``softmax(logits / T)`` from ``softmax(logits)``: log p differs from the logits only by a
+    per-row constant, which the softmax cancels."""
+    # float32 keeps ~1e-38: a probability that small already says "no" at any temperature.
+    scaled = np.log(np.maximum(probabilities, np.float32(1e-38))) / np.float32(temperature)
+    scaled -= scaled.max(axis=1, keepdims=True)
+    np.exp(scaled, out=scaled)
+    scaled /= scaled.sum(axis=1, keepdims=True)
+    return scaled.astype(np.float32, copy=False)
 
 
 def read_metadata(path: Path) -> dict[str, Any]:

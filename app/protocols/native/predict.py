@@ -128,7 +128,10 @@ class PredictLimits:
         return cls(
             UploadLimits(max_bytes=settings.max_upload_bytes, max_files=settings.max_files),
             ImageLimits(max_side=settings.max_image_side, max_pixels=settings.max_image_pixels),
-            InferOptions(inline_max_bytes=settings.inline_work_max_bytes),
+            InferOptions(
+                inline_max_bytes=settings.inline_work_max_bytes,
+                min_confidence=settings.min_confidence,
+            ),
         )
 
     def options(self, query: PredictOptions) -> InferOptions:
@@ -139,6 +142,11 @@ class PredictLimits:
             normalize=query.normalize,
             return_input=query.return_input,
             inline_max_bytes=self.default_options.inline_max_bytes,
+            min_confidence=(
+                self.default_options.min_confidence
+                if query.min_confidence is None
+                else query.min_confidence
+            ),
         )
 
 

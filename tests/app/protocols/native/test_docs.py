@@ -168,15 +168,17 @@ def test_response_models_carry_examples(openapi: dict[str, Any]) -> None:
 def test_the_per_model_routes_document_their_path(openapi: dict[str, Any]) -> None:
     path = "/models/{name}/versions/{version}/predict"
     parameters = {p["name"]: p for p in openapi["paths"][path]["post"]["parameters"]}
-    assert set(parameters) == {"name", "version", "normalize", "return_input"}
+    assert set(parameters) == {"name", "version", "normalize", "return_input", "min_confidence"}
     assert parameters["version"]["in"] == "path"
     assert parameters["version"]["schema"] == {"type": "integer", "minimum": 1}
 
 
 def test_predict_documents_its_query_options(openapi: dict[str, Any]) -> None:
     parameters = {p["name"]: p for p in openapi["paths"]["/predict"]["post"]["parameters"]}
-    assert set(parameters) == {"normalize", "return_input"}
+    assert set(parameters) == {"normalize", "return_input", "min_confidence"}
     assert all(p["in"] == "query" and not p["required"] for p in parameters.values())
+    bounds = parameters["min_confidence"]["schema"]["anyOf"][0]
+    assert (bounds["minimum"], bounds["maximum"]) == (0.0, 1.0)
     assert parameters["normalize"]["schema"]["enum"] == ["auto", "always", "never"]
     assert parameters["normalize"]["schema"]["default"] == "auto"
     assert parameters["return_input"]["schema"] == {"type": "boolean", "default": False}
