@@ -25,8 +25,9 @@ import numpy.typing as npt
 
 Floats = npt.NDArray[np.floating]
 ECE_BINS = 15
-# Golden-section search over log T: the NLL is smooth and unimodal in it.
-LOG_T_RANGE = (math.log(0.05), math.log(20.0))
+# Golden-section search over log T: the NLL is smooth and unimodal in it. The service accepts
+# T in [0.1, 10] (app/runtime/servable.py); a fit at either end says the model is broken.
+LOG_T_RANGE = (math.log(0.1), math.log(10.0))
 
 
 def softmax(logits: Floats, temperature: float = 1.0) -> npt.NDArray[np.float64]:

