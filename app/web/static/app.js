@@ -367,11 +367,16 @@ function pick(name) {
   picked = name;
   if (ui.picker.value !== name) ui.picker.value = name;
   const model = currentModel();
-  showModelPanel(model);
+  showPickedModel(model);
   strip.render(roundModels, answers, picked);
   const answer = answers.get(model.name);
   if (answer) showAnswer(answer);
   else if (lastInput) predict(lastInput.body, lastInput.headers); // listed after this drawing
+}
+
+function showPickedModel(model) {
+  showModelPanel(model);
+  $("chart-heading").textContent = `Probability of each digit, according to ${model.label}`;
 }
 
 const versions = (models) => models.map((m) => `${m.name}@${m.version}`).join(",");
@@ -405,7 +410,7 @@ async function refreshModels() {
     picked = (models.find((m) => m.isDefault || m.name === catalogue.defaultModel) || models[0]).name;
   }
   fillPicker(ui.picker, models, picked);
-  if (catalogue.models.length || fallback) showModelPanel(currentModel());
+  if (catalogue.models.length || fallback) showPickedModel(currentModel());
   if (lastInput && versions(models) !== before) predict(lastInput.body, lastInput.headers);
   else strip.render(roundModels, answers, picked);
 }

@@ -14,6 +14,24 @@ function plurality(digits) {
   return ranked[0][0];
 }
 
+/** "softmax and MLP say 3, CNN says 8": the answers grouped by digit, most votes first. */
+function whoSaysWhat(models, answers) {
+  const groups = new Map();
+  for (const model of models) {
+    const answer = answers.get(model.name);
+    if (!answer || answer.state !== "done") continue;
+    const digit = answer.prediction.digit;
+    groups.set(digit, [...(groups.get(digit) || []), model.label]);
+  }
+  const ranked = [...groups.entries()].sort((a, b) => b[1].length - a[1].length);
+  return ranked
+    .map(([digit, names]) => {
+      const who = names.length > 1 ? `${names.slice(0, -1).join(", ")} and ${names.at(-1)}` : names[0];
+      return `${who} ${names.length > 1 ? "say" : "says"} ${digit}`;
+    })
+    .join(", ");
+}
+
 function entryText(model, answer) {
   if (!answer || answer.state === "pending") return `${model.label}: …`;
   if (answer.state === "error") return `${model.label}: no answer`;
@@ -59,7 +77,7 @@ export class CompareStrip {
     }
     const failed = models.length - done.length;
     let verdict = "";
-    if (disagree) verdict = "The models disagree.";
+    if (disagree) verdict = `The models disagree: ${whoSaysWhat(models, answers)}.`;
     else if (done.length > 1 && done.length === models.length) verdict = `All ${done.length} models say ${digits[0]}.`;
     else if (done.length > 1) verdict = `The ${done.length} models that answered say ${digits[0]}.`;
     if (failed > 0) verdict += `${verdict ? " " : ""}${failed} of ${models.length} could not answer.`;
