@@ -1,0 +1,95 @@
+"""The compare strip: every served model's answer to the same drawing, side by side.
+
+Expected answers are the API's own for the same image (see tests/e2e/answers.py).
+"""
+
+import base64
+import json
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+from playwright.sync_api import Route, expect
+
+from tests.app.samples import mnist_test_set
+from tests.e2e.answers import api_answers, entry, expect_answer_shown, percent
+from tests.e2e.conftest import WebPage
+from tests.e2e.drawing import CLOSED_LOOP, draw_with_mouse
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def test_the_strip_shows_every_models_answer_to_the_same_drawing(web: WebPage) -> None:
+    page = web.page
+    draw_with_mouse(page, CLOSED_LOOP)
+    data_url = page.locator("#pad").evaluate("canvas => canvas.toDataURL('image/png')")
+    answers = api_answers(web.base_url, base64.b64decode(data_url.split(",", 1)[1]))
+
+    entries = page.locator("#compare .compare-entry")
+    expect(entries).to_have_count(len(answers))
+    votes = Counter(answer["digit"] for answer in answers.values())
+    (top, top_votes), *rest = votes.most_common()
+    tie = bool(rest) and rest[0][1] == top_votes
+    for name, answer in answers.items():
+        shown = entry(page, name)
+        expect(shown).to_have_attribute("data-digit", str(answer["digit"]))
+        confidence = shown.locator(".compare-confidence")
+        expect(confidence).to_have_text(f"({percent(answer['confidence'])})")
+    for name, answer in answers.items():
+        disagrees = len(votes) > 1 and (tie or answer["digit"] != top)
+        classes = entry(page, name).get_attribute("class") or ""
+        assert ("disagree" in classes.split()) == disagrees, name
+    summary = page.locator("#compare-summary")
+    if len(votes) > 1:
+        expect(summary).to_contain_text("The models disagree")
+    else:
+        expect(summary).to_contain_text(f"All {len(answers)} models say {top}")
+    web.screenshot("11-compare-strip")
+    assert web.problems.failed_requests == []
+    assert web.problems.console_errors == []
+
+
+@pytest.mark.parametrize("failure", ["gone", "unreachable"])
+def test_a_failing_model_shows_its_error_and_the_others_still_answer(
+    web: WebPage, tmp_path: Path, failure: str
+) -> None:
+    page = web.page
+    listing = httpx.get(f"{web.base_url}/models").json()
+    failing = next(m["name"] for m in listing["models"] if m["ready"] and not m["default"])
+    message = f"model '{failing}' is not in the repository"
+
+    def fail(route: Route) -> None:
+        if failure == "unreachable":
+            route.abort("connectionrefused")
+            return
+        error = {"status": 404, "code": "unknown_model", "message": message, "request_id": "x1"}
+        body = json.dumps({"error": error})
+        route.fulfill(status=404, content_type="application/json", body=body)
+
+    page.route(f"**/models/{failing}/predict*", fail)
+    images, _ = mnist_test_set()
+    upload = tmp_path / "digit.png"
+    Image.fromarray(images[0]).save(upload)
+    answers = api_answers(web.base_url, upload.read_bytes())
+    page.get_by_label("Upload an image").set_input_files(upload)
+
+    broken = entry(page, failing)
+    expect(broken).to_have_attribute("data-state", "error")
+    expected = "unknown_model" if failure == "gone" else "Could not reach the server"
+    expect(broken).to_contain_text(expected)
+    for name, answer in answers.items():
+        if name != failing:
+            expect(entry(page, name)).to_have_attribute("data-digit", str(answer["digit"]))
+    expect(page.locator("#compare-summary")).to_contain_text("1 of")
+    default = listing["default_model"]
+    expect_answer_shown(page, default, answers[default])
+    web.screenshot(f"13-failing-model-{failure}")
+
+    # Picking the failing model (from its entry in the strip) shows its error as the answer.
+    broken.get_by_role("button").click()
+    expect(page.get_by_label("Model", exact=True)).to_have_value(failing)
+    expect(page.locator("#digit")).to_have_text("?")
+    expect(page.locator("#error")).to_contain_text(expected)
+    expect(entry(page, default)).to_have_attribute("data-digit", str(answers[default]["digit"]))
