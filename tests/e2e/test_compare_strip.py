@@ -5,6 +5,7 @@ Expected answers are the API's own for the same image (see tests/e2e/answers.py)
 
 import base64
 import json
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -93,3 +94,52 @@ def test_a_failing_model_shows_its_error_and_the_others_still_answer(
     expect(page.locator("#digit")).to_have_text("?")
     expect(page.locator("#error")).to_contain_text(expected)
     expect(entry(page, default)).to_have_attribute("data-digit", str(answers[default]["digit"]))
+
+
+def wait_until_served(base_url: str, name: str, served: bool) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        listing = httpx.get(f"{base_url}/models").json()
+        if any(m["name"] == name and m["ready"] for m in listing["models"]) == served:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{name} is {'still not' if served else 'still'} served")
+
+
+def test_a_model_unloaded_while_the_page_is_open_leaves_picker_and_strip(
+    web: WebPage, tmp_path: Path
+) -> None:
+    page = web.page
+    listing = httpx.get(f"{web.base_url}/models").json()
+    default = listing["default_model"]
+    gone = [m["name"] for m in listing["models"] if m["ready"] and not m["default"]][-1]
+    images, _ = mnist_test_set()
+    first, second = tmp_path / "first.png", tmp_path / "second.png"
+    Image.fromarray(images[0]).save(first)
+    Image.fromarray(images[1]).save(second)
+    entries = page.locator("#compare .compare-entry")
+    page.get_by_label("Upload an image").set_input_files(first)
+    expect(entries).to_have_count(len([m for m in listing["models"] if m["ready"]]))
+    page.get_by_label("Model", exact=True).select_option(gone)
+    expect(page.locator("#model-name")).to_have_text(gone)
+
+    unloaded = httpx.post(f"{web.base_url}/v2/repository/models/{gone}/unload")
+    assert unloaded.status_code == 200, unloaded.text
+    try:
+        wait_until_served(web.base_url, gone, served=False)
+        answers = api_answers(web.base_url, second.read_bytes())
+        assert gone not in answers
+        page.get_by_label("Upload an image").set_input_files(second)
+        # Its failed answer makes the page re-read the models: it drops out, the default takes
+        # over, and the models still served are asked again.
+        expect(page.get_by_label("Model", exact=True)).to_have_value(default)
+        expect(page.locator("#model-picker option")).to_have_count(len(answers))
+        expect(entries).to_have_count(len(answers))
+        for name, answer in answers.items():
+            expect(entry(page, name)).to_have_attribute("data-digit", str(answer["digit"]))
+        expect_answer_shown(page, default, answers[default])
+        web.screenshot("14-model-unloaded")
+    finally:
+        loaded = httpx.post(f"{web.base_url}/v2/repository/models/{gone}/load", timeout=120)
+        assert loaded.status_code == 200, loaded.text
+        wait_until_served(web.base_url, gone, served=True)

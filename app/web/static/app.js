@@ -208,7 +208,8 @@ async function ask(model, seq) {
   if (seq !== requestSeq) return;
   answers.set(model.name, answer);
   strip.render(roundModels, answers, picked);
-  if (model === currentModel()) showAnswer(answer);
+  // By name: a refresh of the model list while requests run makes new model objects.
+  if (model.name === currentModel().name) showAnswer(answer);
   if (answer.state === "error" && GONE_CODES.has(answer.error.code)) scheduleRefresh(1000);
 }
 
@@ -368,7 +369,7 @@ function pick(name) {
   if (ui.picker.value !== name) ui.picker.value = name;
   const model = currentModel();
   showPickedModel(model);
-  strip.render(roundModels, answers, picked);
+  if (lastInput) strip.render(roundModels, answers, picked);
   const answer = answers.get(model.name);
   if (answer) showAnswer(answer);
   else if (lastInput) predict(lastInput.body, lastInput.headers); // listed after this drawing
@@ -412,7 +413,7 @@ async function refreshModels() {
   fillPicker(ui.picker, models, picked);
   if (catalogue.models.length || fallback) showPickedModel(currentModel());
   if (lastInput && versions(models) !== before) predict(lastInput.body, lastInput.headers);
-  else strip.render(roundModels, answers, picked);
+  else if (lastInput) strip.render(roundModels, answers, picked);
 }
 
 function scheduleRefresh(delay) {
