@@ -65,6 +65,14 @@ def test_the_picked_model_is_the_one_that_answers(web: WebPage, tmp_path: Path) 
         expect(entry(page, name).get_by_role("button")).to_have_attribute("aria-pressed", "true")
     # Switching shows the answers already in hand: no model is asked twice for one image.
     assert events.count("sent") == len(answers)
+
+    # By keyboard, from the strip: the entry picks its model and keeps the focus.
+    first = next(iter(answers))
+    entry(page, first).get_by_role("button").focus()
+    page.keyboard.press("Enter")
+    expect(picker).to_have_value(first)
+    expect_answer_shown(page, first, answers[first])
+    expect(entry(page, first).get_by_role("button")).to_be_focused()
     web.screenshot("10-picked-model")
     assert web.problems.console_errors == []
 

@@ -33,7 +33,8 @@ def test_a_model_without_weight_maps_gets_an_explanation(web: WebPage) -> None:
     page.get_by_label("Model", exact=True).select_option(with_maps["name"])
     image = page.get_by_role("img", name="Ten learned weight maps")
     expect(image).to_be_visible()
-    expect(image).to_have_attribute("src", f"models/{with_maps['name']}/weights.png?scale=5")
+    url = f"models/{with_maps['name']}/weights.png?scale=5&version={with_maps['served_version']}"
+    expect(image).to_have_attribute("src", url)
     page.wait_for_function("img => img.complete", arg=image.element_handle())
     assert image.evaluate("img => img.naturalWidth") > 0
     expect(note).to_be_hidden()

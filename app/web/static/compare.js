@@ -66,7 +66,13 @@ export class CompareStrip {
     const digits = done.map((a) => a.prediction.digit);
     const agreed = plurality(digits);
     const disagree = new Set(digits).size > 1;
+    // Entries are rebuilt as answers arrive; a keyboard user's focus stays on the same model.
+    const focused = this.list.contains(document.activeElement) ? document.activeElement.closest(".compare-entry") : null;
     this.list.replaceChildren(...models.map((model) => this.entry(model, answers.get(model.name), picked, disagree, agreed)));
+    if (focused) {
+      const again = [...this.list.children].find((item) => item.dataset.model === focused.dataset.model);
+      if (again) again.querySelector("button").focus();
+    }
     this.list.hidden = models.length === 0;
 
     // The live region speaks once per drawing, when every model has answered, not per answer.

@@ -91,6 +91,13 @@ export async function defaultOnly() {
 
 /** Fill the picker with the models, keeping `picked` selected. */
 export function fillPicker(select, models, picked) {
+  // Unchanged options are left alone, so a refresh never closes the list under a visitor.
+  const wanted = models.map((model) => `${model.name ?? ""}\n${model.option}`).join("\n");
+  const current = [...select.options].map((option) => `${option.value}\n${option.textContent}`).join("\n");
+  if (wanted === current && select.options.length) {
+    select.value = picked ?? "";
+    return;
+  }
   select.replaceChildren(
     ...models.map((model) => {
       const option = document.createElement("option");
@@ -127,7 +134,8 @@ function showNoWeights(model) {
 
 function showWeights(model) {
   const img = $("weights");
-  const url = `${routeOf(model, "weights.png")}?scale=5`;
+  // The version in the URL: a new version swapped in while the page is open is a new picture.
+  const url = `${routeOf(model, "weights.png")}?scale=5&version=${encodeURIComponent(model.version)}`;
   $("weights-none").hidden = true;
   $("weights-about").hidden = false;
   $("weights-figure").hidden = false;
