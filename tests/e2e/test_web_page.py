@@ -189,6 +189,11 @@ def test_api_errors_are_shown_on_the_page(web: WebPage, tmp_path: Path) -> None:
     expect(alert).to_contain_text(error["message"])
     expect(alert).to_contain_text(f"HTTP {response.status}")
     expect(web.page.locator("#digit")).to_have_text("?")
+    # Every model refuses the same file for the same reason: the strip says so once.
+    expect(web.page.locator("#compare")).to_be_hidden()
+    expect(web.page.locator("#compare-summary")).to_contain_text(
+        f"No model could answer: {error['code']}"
+    )
     web.screenshot("07-api-error")
 
 

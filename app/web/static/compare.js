@@ -82,6 +82,13 @@ export class CompareStrip {
       return;
     }
     const failed = models.length - done.length;
+    const codes = new Set(models.map((m) => answers.get(m.name).error?.code));
+    if (done.length === 0 && codes.size === 1 && !codes.has(undefined) && !codes.has("")) {
+      // The same refusal from every model is about the image, not the models: say it once.
+      this.list.hidden = true;
+      this.say(`No model could answer: ${[...codes][0]} (see the message above).`, "");
+      return;
+    }
     let verdict = "";
     if (disagree) verdict = `The models disagree: ${whoSaysWhat(models, answers)}.`;
     else if (done.length > 1 && done.length === models.length) verdict = `All ${done.length} models say ${digits[0]}.`;
