@@ -15,7 +15,7 @@ from PIL import Image
 from playwright.sync_api import Route, expect
 
 from tests.app.samples import mnist_test_set
-from tests.e2e.answers import api_answers, entry, expect_answer_shown, percent
+from tests.e2e.answers import api_answers, entry, expect_answer_shown, first, percent
 from tests.e2e.conftest import WebPage
 from tests.e2e.drawing import CLOSED_LOOP, draw_with_mouse
 
@@ -58,7 +58,8 @@ def test_a_failing_model_shows_its_error_and_the_others_still_answer(
 ) -> None:
     page = web.page
     listing = httpx.get(f"{web.base_url}/models").json()
-    failing = next(m["name"] for m in listing["models"] if m["ready"] and not m["default"])
+    others = (m["name"] for m in listing["models"] if m["ready"] and not m["default"])
+    failing = first(others, "model besides the default")
     message = f"model '{failing}' is not in the repository"
 
     def fail(route: Route) -> None:
@@ -112,13 +113,14 @@ def test_a_model_unloaded_while_the_page_is_open_leaves_picker_and_strip(
     page = web.page
     listing = httpx.get(f"{web.base_url}/models").json()
     default = listing["default_model"]
-    gone = [m["name"] for m in listing["models"] if m["ready"] and not m["default"]][-1]
+    others = [m["name"] for m in listing["models"] if m["ready"] and not m["default"]]
+    gone = first(reversed(others), "model besides the default")
     images, _ = mnist_test_set()
-    first, second = tmp_path / "first.png", tmp_path / "second.png"
-    Image.fromarray(images[0]).save(first)
-    Image.fromarray(images[1]).save(second)
+    before, after = tmp_path / "before.png", tmp_path / "after.png"
+    Image.fromarray(images[0]).save(before)
+    Image.fromarray(images[1]).save(after)
     entries = page.locator("#compare .compare-entry")
-    page.get_by_label("Upload an image").set_input_files(first)
+    page.get_by_label("Upload an image").set_input_files(before)
     expect(entries).to_have_count(len([m for m in listing["models"] if m["ready"]]))
     page.get_by_label("Model", exact=True).select_option(gone)
     expect(page.locator("#model-name")).to_have_text(gone)
@@ -127,9 +129,9 @@ def test_a_model_unloaded_while_the_page_is_open_leaves_picker_and_strip(
     assert unloaded.status_code == 200, unloaded.text
     try:
         wait_until_served(web.base_url, gone, served=False)
-        answers = api_answers(web.base_url, second.read_bytes())
+        answers = api_answers(web.base_url, after.read_bytes())
         assert gone not in answers
-        page.get_by_label("Upload an image").set_input_files(second)
+        page.get_by_label("Upload an image").set_input_files(after)
         # Its failed answer makes the page re-read the models: it drops out, the default takes
         # over, and the models still served are asked again.
         expect(page.get_by_label("Model", exact=True)).to_have_value(default)

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.answers import served_models
+from tests.e2e.answers import first, served_models
 from tests.e2e.conftest import WebPage
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -15,8 +15,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 def test_a_model_without_weight_maps_gets_an_explanation(web: WebPage) -> None:
     page = web.page
     models = served_models(web.base_url)
-    without = next(m for m in models if not m["served"]["weight_maps"])
-    with_maps = next(m for m in models if m["served"]["weight_maps"])
+    without = first((m for m in models if not m["served"]["weight_maps"]), "model without maps")
+    with_maps = first((m for m in models if m["served"]["weight_maps"]), "model with weight maps")
     refused = httpx.get(f"{web.base_url}/models/{without['name']}/weights.png")
     assert refused.status_code == 404
     assert refused.json()["error"]["code"] == "no_weight_maps"
@@ -49,7 +49,8 @@ def test_weight_maps_refused_after_all_are_explained_or_reported(
     """The model's details promised weight maps, but the server refuses them (a new version)."""
     page = web.page
     models = served_models(web.base_url)
-    name = next(m["name"] for m in models if m["served"]["weight_maps"] and not m["default"])
+    candidates = (m["name"] for m in models if m["served"]["weight_maps"] and not m["default"])
+    name = first(candidates, "model with weight maps besides the default")
     error = {"status": status, "code": code, "message": "refused here", "request_id": "x2"}
     body = json.dumps({"error": error})
     page.route(
