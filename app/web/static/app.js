@@ -191,14 +191,14 @@ async function predict(body, headers) {
   for (const model of roundModels) answers.set(model.name, { state: "pending" });
   setBusy(true);
   strip.render(roundModels, answers, picked);
-  await Promise.all(roundModels.map((model) => ask(model, seq)));
+  await Promise.all(roundModels.map((model) => ask(model, lastInput, seq)));
 }
 
-async function ask(model, seq) {
+async function ask(model, input, seq) {
   let answer;
   try {
     const url = `${routeOf(model, "predict")}?${PREDICT_QUERY}`;
-    const payload = await fetchJson(url, { method: "POST", headers: lastInput.headers, body: lastInput.body });
+    const payload = await fetchJson(url, { method: "POST", headers: input.headers, body: input.body });
     const prediction = payload.predictions && payload.predictions[0];
     if (!prediction) throw new ApiError("The server answered without a prediction.");
     answer = { state: "done", prediction };

@@ -116,10 +116,11 @@ let shownWeights = "";
 
 function weightsExplanation(model) {
   const what = model.architecture ? `The ${model.architecture.toLowerCase()} (${model.label})` : `Model ${model.label}`;
+  const none = `${what} has no single layer with one weight per pixel and digit, so there are no weight maps to draw.`;
+  if (!model.architecture || model.short === "softmax") return none;
   const parameters = model.parameters === null ? "Its parameters" : `Its ${count.format(model.parameters)} parameters`;
   return (
-    `${what} has no single layer with one weight per pixel and digit, so there are no weight maps to draw. ` +
-    `${parameters} are spread over several layers, which can learn strokes and shapes ` +
+    `${none} ${parameters} are spread over several layers, which can learn strokes and shapes ` +
     "where a single layer can only weigh each pixel on its own."
   );
 }
