@@ -107,7 +107,7 @@ def wait_until_served(base_url: str, name: str, served: bool) -> None:
     raise AssertionError(f"{name} is {'still not' if served else 'still'} served")
 
 
-def test_a_model_unloaded_while_the_page_is_open_leaves_picker_and_strip(
+def test_a_model_unloaded_while_the_page_is_open_leaves_and_comes_back(
     web: WebPage, tmp_path: Path
 ) -> None:
     page = web.page
@@ -141,7 +141,20 @@ def test_a_model_unloaded_while_the_page_is_open_leaves_picker_and_strip(
             expect(entry(page, name)).to_have_attribute("data-digit", str(answer["digit"]))
         expect_answer_shown(page, default, answers[default])
         web.screenshot("14-model-unloaded")
+
+        # Served again: the page finds it when the visitor comes back to the tab, and asks it.
+        load(web.base_url, gone)
+        page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+        back = api_answers(web.base_url, after.read_bytes())
+        expect(entries).to_have_count(len(back))
+        expect(page.locator("#model-picker option")).to_have_count(len(back))
+        expect(entry(page, gone)).to_have_attribute("data-digit", str(back[gone]["digit"]))
     finally:
-        loaded = httpx.post(f"{web.base_url}/v2/repository/models/{gone}/load", timeout=120)
-        assert loaded.status_code == 200, loaded.text
-        wait_until_served(web.base_url, gone, served=True)
+        load(web.base_url, gone)
+
+
+def load(base_url: str, name: str) -> None:
+    """Serve the model again (a no-op when it is served)."""
+    loaded = httpx.post(f"{base_url}/v2/repository/models/{name}/load", timeout=120)
+    assert loaded.status_code == 200, loaded.text
+    wait_until_served(base_url, name, served=True)
