@@ -101,7 +101,7 @@ def build_repository(root: Path) -> Path:
         "mnist": {**committed, "architecture": "softmax", "parameters": 784 * 10 + 10},
         "mnist-plain": {**plain, "name": "mnist-plain"},
         "mnist-mlp": {"name": "mnist-mlp", "version": 1, "architecture": "mlp",
-                      "parameters": MLP_PARAMETERS},
+                      "parameters": MLP_PARAMETERS, "description": "784 -> 32 -> 10, untrained"},
     }  # fmt: skip
     for name in ("mnist", "mnist-plain"):
         shutil.copytree(COMMITTED_MODEL, root / name / "1")

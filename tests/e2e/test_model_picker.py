@@ -6,7 +6,9 @@ the API's own for the same image, asked here over HTTP, never a hard-coded digit
 """
 
 import json
+import math
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -36,6 +38,16 @@ def test_the_picker_lists_the_served_models_with_the_default_picked(web: WebPage
     expect(options).to_have_count(len(models))
     by_name = {option.get_attribute("value"): option.inner_text() for option in options.all()}
     assert set(by_name) == {model["name"] for model in models}
+    # Simplest first: softmax, MLP, CNN, then other architectures by size, then by name.
+    ranks = list(ARCHITECTURES)
+
+    def simplicity(model: dict[str, Any]) -> tuple[int, float, str]:
+        metadata = model["served"]["metadata"]
+        architecture = metadata.get("architecture")
+        rank = ranks.index(architecture) if architecture in ranks else len(ranks)
+        return rank, metadata.get("parameters", math.inf), model["name"]
+
+    assert list(by_name) == [model["name"] for model in sorted(models, key=simplicity)]
     for model in models:
         architecture = model["served"]["metadata"].get("architecture")
         text = by_name[model["name"]]

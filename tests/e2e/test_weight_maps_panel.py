@@ -28,6 +28,9 @@ def test_a_model_without_weight_maps_gets_an_explanation(web: WebPage) -> None:
     expect(page.get_by_role("img", name="Ten learned weight maps")).to_be_hidden()
     expect(page.locator("#weights-error")).to_be_hidden()
     expect(page.locator("#model-name")).to_have_text(without["name"])
+    description = without["served"]["metadata"].get("description", "")
+    expect(page.locator("#model-description")).to_have_text(description)
+    expect(page.get_by_text("Layers", exact=True)).to_be_visible(visible=bool(description))
     web.screenshot("12-no-weight-maps", page.locator(".weights-card"))
 
     page.get_by_label("Model", exact=True).select_option(with_maps["name"])

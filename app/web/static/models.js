@@ -7,10 +7,11 @@ export const MODELS_URL = "models";
 const DEFAULT_MODEL_URL = "model";
 
 // Training writes "architecture" into each version's metadata.json; these are its known values.
+// Listed in this order (simple to elaborate), models of other architectures after them.
 const ARCHITECTURES = {
-  softmax: { short: "softmax", long: "Softmax regression" },
-  mlp: { short: "MLP", long: "Multi-layer perceptron" },
-  cnn: { short: "CNN", long: "Convolutional network" },
+  softmax: { short: "softmax", long: "Softmax regression", rank: 0 },
+  mlp: { short: "MLP", long: "Multi-layer perceptron", rank: 1 },
+  cnn: { short: "CNN", long: "Convolutional network", rank: 2 },
 };
 
 const $ = (id) => document.getElementById(id);
@@ -33,6 +34,8 @@ function describe(status, served) {
     isDefault: Boolean(status.default),
     architecture: known ? known.long : architecture || null,
     short: known ? known.short : architecture || status.name,
+    rank: known ? known.rank : Object.keys(ARCHITECTURES).length,
+    description: typeof metadata.description === "string" ? metadata.description : null,
     parameters: Number.isInteger(metadata.parameters) ? metadata.parameters : null,
     accuracy: typeof metadata.test_accuracy === "number" ? metadata.test_accuracy : null,
     weightMaps: Boolean(served && served.weight_maps),
@@ -52,9 +55,9 @@ function label(models) {
 }
 
 /**
- * Every model with an available version, smallest first (so the strip reads from the simple
- * model to the big one), and the default model's name. Details already read for the same
- * version are reused from `previous`.
+ * Every model with an available version, simplest first (softmax, MLP, CNN, then others by
+ * size), so the strip reads from the simple model to the elaborate ones; and the default
+ * model's name. Details already read for the same version are reused from `previous`.
  */
 export async function loadCatalogue(previous = new Map()) {
   const listing = await fetchJson(MODELS_URL);
@@ -73,7 +76,7 @@ export async function loadCatalogue(previous = new Map()) {
     }),
   );
   const size = (model) => (model.parameters === null ? Infinity : model.parameters);
-  models.sort((a, b) => size(a) - size(b) || a.name.localeCompare(b.name));
+  models.sort((a, b) => a.rank - b.rank || size(a) - size(b) || a.name.localeCompare(b.name));
   label(models);
   return { defaultModel: listing.default_model, models };
 }
@@ -174,6 +177,8 @@ export function showModelPanel(model) {
   $("model-name").textContent = model.shownName || model.name;
   $("model-version").textContent = String(model.version);
   $("model-architecture").textContent = model.architecture || "not recorded";
+  $("model-description").textContent = model.description || "";
+  $("model-description").parentElement.hidden = !model.description;
   $("model-parameters").textContent = model.parameters === null ? "not recorded" : count.format(model.parameters);
   $("model-accuracy").textContent =
     model.accuracy === null ? "not recorded" : `${(model.accuracy * 100).toFixed(2)}% on the 10,000 MNIST test digits`;
