@@ -31,8 +31,9 @@ $(KSERVE_VENV)/.installed: requirements/kserve-client.txt
 
 kserve-client: $(KSERVE_VENV)/.installed
 
+# python -m app runs uvicorn (uvloop, httptools) with MNIST_WORKERS processes on one port.
 serve: $(VENV)/.installed
-	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log --loop uvloop --http httptools
+	$(BIN)/python -m app --host $(HOST) --port $(PORT)
 
 test: lint typecheck pytest
 
