@@ -45,8 +45,9 @@ def main(argv: list[str] | None = None) -> None:
         "access_log": arguments.access_log,
         "loop": "uvloop",
         "http": "httptools",
-        # A worker that takes longer than this to answer its supervisor's ping is replaced.
-        "timeout_worker_healthcheck": 30,
+        # A worker that does not answer its supervisor's ping (a thread of its own, so a busy
+        # event loop still answers) for this long is hung: it is killed and replaced.
+        "timeout_worker_healthcheck": 10,
     }
     if settings.workers == 1:
         uvicorn.run("app.main:app", **options)

@@ -31,20 +31,32 @@ logger = logging.getLogger("app.workers")
 # prometheus_client's multiprocess mode reads the same variable.
 SHARED_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 _CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+_CGROUP_V1_CPU = Path("/sys/fs/cgroup/cpu")
 
 
 def usable_cores() -> int:
-    """Cores this process may run on: its CPU affinity, capped by a cgroup v2 CPU quota.
+    """Cores this process may run on: its CPU affinity, capped by a cgroup CPU quota.
 
     In a container with a CPU limit (Kubernetes ``limits.cpu``) the affinity still lists every
     core of the node; the quota says how much of them the container gets.
     """
     cores = len(os.sched_getaffinity(0))
+    quota = _cgroup_quota()
+    if quota is not None:
+        cores = min(cores, max(1, math.ceil(quota)))
+    return cores
+
+
+def _cgroup_quota() -> float | None:
+    """CPUs' worth of time per period the cgroup may use (v2, else v1); None: no limit."""
     with contextlib.suppress(OSError, ValueError):
         quota, period = _CGROUP_CPU_MAX.read_text().split()[:2]
-        if quota != "max":
-            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
-    return cores
+        return None if quota == "max" else int(quota) / int(period)
+    with contextlib.suppress(OSError, ValueError):
+        v1_quota = int((_CGROUP_V1_CPU / "cpu.cfs_quota_us").read_text())
+        v1_period = int((_CGROUP_V1_CPU / "cpu.cfs_period_us").read_text())
+        return None if v1_quota <= 0 else v1_quota / v1_period
+    return None
 
 
 def shared_dir() -> Path | None:

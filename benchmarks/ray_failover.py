@@ -17,7 +17,6 @@ import http.client
 import io
 import json
 import os
-import sys
 import tempfile
 import threading
 import time
@@ -138,13 +137,17 @@ def run(port: int, mnist: Path, timeout: float) -> dict[str, Any]:
     pngs, labels = mnist_pngs(mnist, 32)
 
     # Concurrent requests: which replica answered which digit.
-    jobs = [index for _ in range(4) for index in range(32)]
-    clients = [Client(port) for _ in range(8)]
+    clients = [Client(port) for _ in range(8)]  # one per thread: a connection is not shared
+
+    def predict_all(client: Client, indexes: list[int]) -> list[tuple[int, Any]]:
+        return [(index, client.predict(pngs[index])) for index in indexes]
+
+    jobs = [list(range(32))[k::8] * 4 for k in range(8)]
     with ThreadPoolExecutor(len(clients)) as pool:
-        answers = list(pool.map(lambda n: clients[n % 8].predict(pngs[jobs[n]]), range(len(jobs))))
+        answers = [pair for part in pool.map(predict_all, clients, jobs) for pair in part]
     digits: dict[int, set[int]] = {}
     replicas: set[str] = set()
-    for index, answer in zip(jobs, answers, strict=True):
+    for index, answer in answers:
         if answer is not None:
             digits.setdefault(index, set()).add(answer[0])
             replicas.add(answer[1])
@@ -207,6 +210,7 @@ def main() -> None:
     parser.add_argument(
         "--timeout", type=float, default=60.0, help="longest wait for a replacement"
     )
+    parser.add_argument("--output", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args()
     os.environ.setdefault("MNIST_CACHE_DIR", tempfile.mkdtemp(prefix="ray-cache-"))
     try:
@@ -217,8 +221,10 @@ def main() -> None:
 
         serve.shutdown()
         ray.shutdown()
-    json.dump(result, sys.stdout)
-    print()
+    text = json.dumps(result)
+    print(text)  # Ray's own processes may print to the same stream, before or after it
+    if args.output is not None:
+        args.output.write_text(text)
 
 
 if __name__ == "__main__":

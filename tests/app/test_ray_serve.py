@@ -45,11 +45,12 @@ def test_two_replicas_answer_and_a_killed_one_is_replaced(tmp_path: Path) -> Non
         [
             str(RAY_PYTHON), "-m", "benchmarks.ray_failover",
             "--port", str(free_port()), "--mnist-dir", str(mnist_dir()), "--timeout", "90",
+            "--output", str(tmp_path / "report.json"),
         ],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=GUARD_SECONDS, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-4000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = json.loads((tmp_path / "report.json").read_text())
     assert report["configs_valid"] == ["serve-autoscaling.yaml", "serve.yaml"]
     # Both replicas answered the concurrent requests, each image with one digit, the right one
     # for as many as the model gets right (~92 %).

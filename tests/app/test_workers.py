@@ -28,7 +28,20 @@ def test_usable_cores_without_cgroup_are_the_affinity(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(workers, "_CGROUP_CPU_MAX", tmp_path / "absent")
+    monkeypatch.setattr(workers, "_CGROUP_V1_CPU", tmp_path / "absent-too")
     assert usable_cores() == len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize(("quota", "cap"), [("-1", None), ("100000", 1), ("250000", 3)])
+def test_usable_cores_follow_a_cgroup_v1_quota(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quota: str, cap: int | None
+) -> None:
+    monkeypatch.setattr(workers, "_CGROUP_CPU_MAX", tmp_path / "absent")
+    monkeypatch.setattr(workers, "_CGROUP_V1_CPU", tmp_path)
+    (tmp_path / "cpu.cfs_quota_us").write_text(f"{quota}\n")
+    (tmp_path / "cpu.cfs_period_us").write_text("100000\n")
+    affinity = len(os.sched_getaffinity(0))
+    assert usable_cores() == (affinity if cap is None else min(affinity, cap))
 
 
 def test_worker_numbers_are_the_lowest_free_ones(tmp_path: Path) -> None:
