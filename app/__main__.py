@@ -1,10 +1,12 @@
 """``python -m app``: serve the model repository with ``MNIST_WORKERS`` processes on one port.
 
 One worker runs uvicorn in this process, exactly as ``uvicorn app.main:app --loop uvloop --http
-httptools`` does. Several run under uvicorn's supervisor, which shares the listening socket,
-restarts a worker that dies (and stops if a worker cannot start at all) and relays SIGTERM to
-every worker. The workers share a fresh directory for their metrics files and worker numbers,
-removed when the supervisor exits.
+httptools`` does. Several run under gunicorn's arbiter with uvicorn workers (the same server,
+uvloop and httptools, in each): it shares the listening socket, replaces a worker that dies or
+hangs, stops with exit code 3 if a worker cannot start at all (no model, a broken one), and on
+SIGTERM lets every worker finish its requests. gunicorn measured ahead of uvicorn's own
+``--workers`` supervisor here (docs/deploy.md). The workers share a fresh directory for their
+metrics files and worker numbers, removed when the arbiter exits.
 """
 
 from __future__ import annotations
@@ -14,10 +16,9 @@ import os
 import shutil
 import sys
 import tempfile
+from typing import Any
 
 import uvicorn
-from uvicorn.config import STARTUP_FAILURE
-from uvicorn.supervisors.multiprocess import Multiprocess
 
 from app.config import settings_from_environment
 from app.workers import SHARED_DIR_VARIABLE
@@ -30,40 +31,38 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on")
-    parser.add_argument(
-        "--access-log", action="store_true", help="also print uvicorn's own access lines"
-    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
     settings = settings_from_environment()  # an invalid setting stops here, with one line
-    options = {
-        "host": arguments.host,
-        "port": arguments.port,
-        "access_log": arguments.access_log,
-        "loop": "uvloop",
-        "http": "httptools",
-        # A worker that does not answer its supervisor's ping (a thread of its own, so a busy
-        # event loop still answers) for this long is hung: it is killed and replaced.
-        "timeout_worker_healthcheck": 10,
-    }
     if settings.workers == 1:
-        uvicorn.run("app.main:app", **options)
+        uvicorn.run(
+            "app.main:app",
+            host=arguments.host,
+            port=arguments.port,
+            access_log=False,  # the app writes its own access lines
+            loop="uvloop",
+            http="httptools",
+        )
         return
     shared = tempfile.mkdtemp(prefix="mnist-workers-")
-    os.environ[SHARED_DIR_VARIABLE] = shared  # inherited by every worker, replacements too
+    # Set before anything imports prometheus_client: it picks its multiprocess mode on import,
+    # and the workers are forked from this process.
+    os.environ[SHARED_DIR_VARIABLE] = shared
+    from app.supervisor import Supervisor
+
+    host = f"[{arguments.host}]" if ":" in arguments.host else arguments.host
+    options: dict[str, Any] = {"bind": f"{host}:{arguments.port}", "workers": settings.workers}
+    arbiter = os.getpid()
     try:
-        config = uvicorn.Config("app.main:app", workers=settings.workers, **options)
-        supervisor = Multiprocess(config, sockets=[config.bind_socket()])
-        supervisor.run()
+        Supervisor(options).run()  # exits the process when the arbiter stops
     finally:
-        shutil.rmtree(shared, ignore_errors=True)
-    # uvicorn.run would exit 0 here even when the supervisor gave up because a worker could not
-    # start (no model, a broken one): say so with the exit code, as a single process does.
-    if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
-        sys.exit(STARTUP_FAILURE)
+        # Workers are forked from here and leave through this block too: only the arbiter,
+        # the last to go, removes the directory.
+        if os.getpid() == arbiter:
+            shutil.rmtree(shared, ignore_errors=True)
 
 
 if __name__ == "__main__":

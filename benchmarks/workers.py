@@ -3,16 +3,16 @@
 Every figure comes from this one run.
 
 * throughput: ``POST /predict`` (one MNIST digit, raw PNG body) over 16 keep-alive connections
-  against ``python -m app`` with MNIST_WORKERS=1 and =2 (uvicorn's supervisor), and, when
-  ``--gunicorn-path`` holds gunicorn and uvicorn-worker, gunicorn running the same app with 2
-  uvicorn workers. Nothing is pinned: the servers and the load generator (one asyncio process)
-  share this machine's cores, so with 2 cores the load generator takes a good part of one.
-  The variants alternate in rounds; medians of the rounds, and of per-round ratios.
+  against ``python -m app`` with MNIST_WORKERS=1 and =2 (gunicorn's arbiter over uvicorn
+  workers), and ``uvicorn --workers 2``, the alternative supervisor. Nothing is pinned: the
+  servers and the load generator (one asyncio process) share this machine's cores, so with 2
+  cores the load generator takes a good part of one. The variants alternate in rounds; medians
+  of the rounds, and of per-round ratios.
 * start -> ready: MNIST_WORKERS=N, from launching the process to the first ready answer, and to
   the last worker having its model (read from the workers' log lines); with an empty compile
   cache (one worker compiles, the others wait for it and read its result) and a warm one.
 
-    .venv/bin/python -m benchmarks.workers [--gunicorn-path DIR]
+    .venv/bin/python -m benchmarks.workers
 """
 
 from __future__ import annotations
@@ -32,38 +32,32 @@ from benchmarks.loadgen import LoadResult, Server, digit_png, median, raw_image_
 PORT = 18410
 
 
-def variants(gunicorn_path: Path | None, cache: Path) -> dict[str, Server]:
+def variants(cache: Path) -> dict[str, Server]:
     env = {"MNIST_CACHE_DIR": str(cache), "MNIST_LOG_LEVEL": "warning"}
     launcher = [sys.executable, "-m", "app", "--host", "127.0.0.1", "--port"]
-    found = {
+    uvicorn = [
+        sys.executable, "-m", "uvicorn", "app.main:app", "--workers", "2", "--host", "127.0.0.1",
+        "--no-access-log", "--loop", "uvloop", "--http", "httptools", "--port", str(PORT + 2),
+    ]  # fmt: skip
+    return {
         "1 worker": Server(
             "1 worker", [*launcher, str(PORT)], PORT, "/health/ready", {**env, "MNIST_WORKERS": "1"}
         ),
-        "2 workers (uvicorn)": Server(
-            "2 workers (uvicorn)",
+        "2 workers (gunicorn: python -m app)": Server(
+            "2 workers (gunicorn)",
             [*launcher, str(PORT + 1)],
             PORT + 1,
             "/health/ready",
             {**env, "MNIST_WORKERS": "2"},
         ),
-    }
-    if gunicorn_path is not None:
-        found["2 workers (gunicorn)"] = Server(
-            "2 workers (gunicorn)",
-            [
-                sys.executable, "-m", "gunicorn", "app.main:app", "--workers", "2",
-                "--worker-class", "uvicorn_worker.UvicornWorker",
-                "--bind", f"127.0.0.1:{PORT + 2}", "--log-level", "warning",
-            ],
+        "2 workers (uvicorn --workers)": Server(
+            "2 workers (uvicorn)",
+            uvicorn,
             PORT + 2,
             "/health/ready",
-            {
-                **env,
-                "PYTHONPATH": str(gunicorn_path),
-                "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="gunicorn-metrics-"),
-            },
-        )  # fmt: skip
-    return found
+            {**env, "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="uvicorn-metrics-")},
+        ),
+    }
 
 
 async def throughput(
@@ -111,8 +105,8 @@ def worker_load_times(output: str) -> list[float]:
     return times
 
 
-def start_to_ready(workers: int, cache: Path, port: int) -> tuple[float, float, int]:
-    """Seconds to the first ready answer, to the last worker's model; compiles that ran."""
+def start_to_ready(workers: int, cache: Path, port: int) -> tuple[float, float, int, float]:
+    """Seconds to the first ready answer, to the last worker's model; compiles; RSS (MB)."""
     server = Server(
         f"{workers} workers",
         [sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(port)],
@@ -132,15 +126,19 @@ def start_to_ready(workers: int, cache: Path, port: int) -> tuple[float, float, 
         output = server.output()
         last = max(worker_load_times(output)) - launched
         compiles = output.count('"cache":"miss"')
+        memory = server.tree_rss_mb()
     finally:
         server.stop()
-    return first, last, compiles
+    return first, last, compiles, memory
 
 
 def report_start(repeats: int, counts: list[int]) -> None:
     print(f"\nstart -> ready with N workers (medians of {repeats} starts)\n")
-    print("| workers | cache | first ready | last worker has its model | spread | compiles |")
-    print("| ---: | --- | ---: | ---: | ---: | ---: |")
+    print(
+        "| workers | cache | first ready | last worker has its model | spread | compiles"
+        " | RSS, all processes |"
+    )
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
     warm = Path(tempfile.mkdtemp(prefix="bench-workers-warm-"))
     start_to_ready(1, warm, PORT + 10)  # fills the warm cache
     for workers in counts:
@@ -155,9 +153,10 @@ def report_start(repeats: int, counts: list[int]) -> None:
             last = median([r[1] for r in runs])
             spread = median([r[1] - r[0] for r in runs])
             compiles = max(r[2] for r in runs)
+            memory = median([r[3] for r in runs])
             print(
                 f"| {workers} | {kind} | {first:.2f} s | {last:.2f} s | {spread:+.2f} s"
-                f" | {compiles} |"
+                f" | {compiles} | {memory:.0f} MB |"
             )
 
 
@@ -168,19 +167,13 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument(
-        "--gunicorn-path",
-        type=Path,
-        default=None,
-        help="a folder holding gunicorn and uvicorn-worker (pip install --target DIR ...)",
-    )
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
     print(f"{datetime.now().isoformat(timespec='seconds')}, {os.cpu_count()} cores")
 
     if not args.skip_throughput:
         cache = Path(tempfile.mkdtemp(prefix="bench-workers-"))
-        servers = variants(args.gunicorn_path, cache)
+        servers = variants(cache)
         try:
             for server in servers.values():
                 server.start(core=None)
