@@ -151,8 +151,23 @@ def configs_valid() -> list[str]:
     return names
 
 
+def health_check_refuses_a_replica_without_models() -> bool:
+    """The replica's check_health (what Serve calls) fails while no version is available."""
+    from app.main import create_app
+    from app.ray_serve import MnistReplica
+
+    replica = MnistReplica()
+    replica.app = create_app()  # built, its lifespan not run: no model loaded
+    try:
+        replica.check_health()
+    except RuntimeError:
+        return True
+    return False
+
+
 def run(port: int, mnist: Path, timeout: float) -> dict[str, Any]:
     configs = configs_valid()
+    refuses = health_check_refuses_a_replica_without_models()
     started = time.perf_counter()
     deploy(port)
     ready = time.perf_counter() - started
@@ -210,6 +225,7 @@ def run(port: int, mnist: Path, timeout: float) -> dict[str, Any]:
         thread.join()
     return {
         "configs_valid": configs,
+        "health_check_refuses_without_models": refuses,
         "start_to_ready_seconds": round(ready, 2),
         "ray_and_replicas_rss_mb": round(memory),
         "replicas_answering": len(replicas),

@@ -52,6 +52,8 @@ def test_two_replicas_answer_and_a_killed_one_is_replaced(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr[-4000:]
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["configs_valid"] == ["serve-autoscaling.yaml", "serve.yaml"]
+    # Serve's health check is the readiness: a replica without its models fails it.
+    assert report["health_check_refuses_without_models"] is True
     # Both replicas answered the concurrent requests, each image with one digit, the right one
     # for as many as the model gets right (~92 %).
     assert report["replicas_answering"] == 2
