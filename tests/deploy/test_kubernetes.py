@@ -137,6 +137,10 @@ def test_pods_run_locked_down_and_drain() -> None:
         assert security["capabilities"]["drop"] == ["ALL"]
         assert {"cpu", "memory"} <= set(container["resources"]["limits"])
         assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+    (seed,) = pod["initContainers"]
+    python, flag, module = seed["command"][:3]
+    assert (python, flag) == ("python", "-m")
+    assert (REPO / Path(*module.split("."))).with_suffix(".py").is_file()
     server = server_container(deployment)
     assert server["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
     pre_stop = int(server["lifecycle"]["preStop"]["exec"]["command"][1])
