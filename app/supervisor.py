@@ -7,10 +7,16 @@ mode and it loads its own models (through the shared compile cache).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
+import sys
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from gunicorn.errors import HaltServer
 from prometheus_client.multiprocess import mark_process_dead
 from uvicorn_worker import UvicornWorker
 
@@ -64,6 +70,22 @@ class Supervisor(BaseApplication):
     def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
+
+    def run(self) -> None:
+        """Run the arbiter until it stops; exits the process with the arbiter's status."""
+        arbiter = Arbiter(self)
+        try:
+            arbiter.run()
+        except HaltServer as halt:
+            # When two workers fail to boot at once, gunicorn's halt meets the second failure
+            # while it stops the workers and lets it escape (exit 1 and a traceback). Finish
+            # the stop here and exit as gunicorn meant to: "Worker failed to boot.", status 3.
+            for pid in list(arbiter.WORKERS):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+            print(f"[gunicorn] {halt.reason}", file=sys.stderr)
+            sys.exit(halt.exit_status)
 
     def load(self) -> Any:
         """Runs in each worker after the fork."""
