@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.repository.layout import MODEL_NAME
 from app.repository.policy import PolicyError, VersionPolicy
+from app.workers import usable_cores
 
 MIB = 1024 * 1024
 _OFF = frozenset({"", "off", "none", "false", "0"})
@@ -136,6 +137,28 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Origins allowed to call the API from a browser, comma-separated; * for any.",
     )
+    # Scale-out (python -m app): several server processes on one port.
+    workers: Annotated[int, NoDecode] = Field(
+        default=1,
+        ge=1,
+        le=512,
+        description=(
+            "Server processes sharing the port, each with its own copy of the models (compiled"
+            " once, through the compile cache); auto: one per usable core. Read by python -m app."
+        ),
+    )
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _parse_workers(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text == "auto":
+                return usable_cores()
+            if not text.lstrip("+-").isdigit():
+                raise ValueError("must be a whole number of processes (1 or more) or auto")
+            return int(text)
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -35,6 +35,7 @@ from app.runtime.cache import CompileCache
 from app.runtime.loader import ModelLoader
 from app.runtime.servable import Servable
 from app.web import page, weights
+from app.workers import start_worker, stop_worker
 
 DESCRIPTION = """
 Recognises handwritten digits with the models of a live model repository (TensorFlow Serving's
@@ -63,6 +64,7 @@ TAGS = [
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load the repository before the server accepts requests; keep it in step until shutdown."""
     watcher: RepositoryWatcher = app.state.watcher
+    worker = start_worker(app.state.metrics, app.state.settings.workers)
     await watcher.start()
     # Everything alive now (modules, routes, schemas, the models: ~70,000 objects) lives as
     # long as the process. Freezing it keeps the garbage collector from re-scanning it in every
@@ -72,6 +74,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await watcher.close()
+        stop_worker(app.state.metrics, worker)
         flush_logs()
 
 

@@ -22,6 +22,14 @@ from app.observability.context import current_request_id
 
 # Attributes every LogRecord has; anything else was passed through ``extra=`` and is logged.
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# This process's worker number when several workers share the port (see app.workers).
+_worker: int | None = None
+
+
+def set_worker(number: int | None) -> None:
+    """Name the worker in every line from now on (None: a single server process)."""
+    global _worker
+    _worker = number
 
 
 class JsonFormatter(logging.Formatter):
@@ -37,6 +45,8 @@ class JsonFormatter(logging.Formatter):
         request_id = current_request_id()
         if request_id is not None:
             entry["request_id"] = request_id
+        if _worker is not None:
+            entry["worker"] = _worker
         entry.update((key, value) for key, value in vars(record).items() if key not in _STANDARD)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +38,11 @@ def uvicorn_command(port: int) -> list[str]:
     ]  # fmt: skip
 
 
+def launcher_command(port: int) -> list[str]:
+    """``python -m app``, the launcher that reads MNIST_WORKERS, on a local port."""
+    return [sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(port)]
+
+
 def service_env(env: Mapping[str, str]) -> dict[str, str]:
     """The test process's environment without MNIST_* settings, plus ``env``.
 
@@ -62,12 +67,14 @@ class Server:
 
 
 @contextmanager
-def running_server(env: Mapping[str, str], log: Path) -> Iterator[Server]:
+def running_server(
+    env: Mapping[str, str], log: Path, command: Callable[[int], list[str]] = uvicorn_command
+) -> Iterator[Server]:
     """Start the service, wait until it is ready, stop it afterwards."""
     port = free_port()
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            uvicorn_command(port), cwd=REPO, env=service_env(env), stdout=sink, stderr=sink
+            command(port), cwd=REPO, env=service_env(env), stdout=sink, stderr=sink
         )
     server = Server(url=f"http://127.0.0.1:{port}", port=port, log=log, process=process)
     try:
@@ -96,10 +103,12 @@ def wait_ready(server: Server) -> None:
     raise AssertionError(f"the server was not ready in time:\n{server.output()}")
 
 
-def run_to_exit(env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+def run_to_exit(
+    env: Mapping[str, str], command: Callable[[int], list[str]] = uvicorn_command
+) -> subprocess.CompletedProcess[str]:
     """Start the service expecting it to give up; its combined output and exit code."""
     return subprocess.run(
-        uvicorn_command(free_port()),
+        command(free_port()),
         cwd=REPO,
         env=service_env(env),
         stdout=subprocess.PIPE,
