@@ -27,7 +27,8 @@ WAIT_SECONDS = 120  # a replacement worker starts in ~1 s; this only guards agai
 def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Two workers starting on an empty compile cache."""
     root = tmp_path_factory.mktemp("workers")
-    env = {"MNIST_WORKERS": "2", "MNIST_CACHE_DIR": str(root / "cache")}
+    # The default model alone: one compile to share, one load per worker to count.
+    env = {"MNIST_WORKERS": "2", "MNIST_CACHE_DIR": str(root / "cache"), "MNIST_MODELS": "mnist"}
     with running_server(env, root / "server.log", command=launcher_command) as server:
         yield server
 

@@ -27,7 +27,10 @@ def test_versions_already_there_are_left_alone(tmp_path: Path) -> None:
     mine = tmp_path / version.parent.name / version.name
     mine.mkdir(parents=True)
     (mine / "saved_model.pb").write_bytes(b"a version someone else published")
-    assert seed_models(COMMITTED, tmp_path) == []
+    others = [f"{m.parent.name}/{m.name}" for m in sorted(COMMITTED.glob("*/[0-9]*"))]
+    others.remove(f"{version.parent.name}/{version.name}")
+    assert others, "the committed repository has more than one version to seed"
+    assert seed_models(COMMITTED, tmp_path) == others
     assert (mine / "saved_model.pb").read_bytes() == b"a version someone else published"
 
 
