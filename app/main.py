@@ -34,6 +34,9 @@ from app.runtime.batching import MicroBatcher
 from app.runtime.cache import CompileCache
 from app.runtime.loader import ModelLoader
 from app.runtime.servable import Servable
+from app.traffic.admission import Admission
+from app.traffic.drain import Drain
+from app.traffic.guard import TrafficGuard
 from app.web import page, weights
 
 DESCRIPTION = """
@@ -128,6 +131,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.watcher = build_repository(settings, app.state.metrics)
     app.state.registry = app.state.watcher.registry
+    app.state.admission = Admission.split(settings.max_inflight_bytes, settings.queue_timeout_s)
+    app.state.drain = Drain()  # started by python -m app on SIGTERM
     install_error_handlers(app)
     _include_first(app, tfserving.predict_router)
     _include_first(app, v2_infer.router)
@@ -145,6 +150,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in routers:
         app.include_router(router)
     page.mount_static(app)
+    app.add_middleware(
+        TrafficGuard,
+        budget=app.state.admission.bodies,
+        body_timeout=settings.body_timeout_s,
+        drain=app.state.drain,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -214,6 +214,26 @@ def load_image(image: Image.Image) -> Image.Image:
     return image
 
 
+# Peak bytes per pixel of decoding and normalising an image, by how it is decoded: libspng's
+# grey levels; an 8-bit Pillow image box-reduced before the float work (four bytes a pixel as
+# Pillow stores it, and the reduced copy); any other one, worked on in floats at full size.
+_GREY_PNG_BYTES, _REDUCED_BYTES, _FULL_SIZE_BYTES = 4, 8, 32
+_REDUCED_MODES = frozenset({"L", "LA", "RGB", "RGBA", "CMYK", "I", "F"})
+_REDUCED_FROM_SIDE = 1024  # normalisation works at 512 pixels a side; it box-reduces from 2x
+
+
+def decode_cost(image: Opened) -> int:
+    """An estimate of the most memory decoding and normalising ``image`` holds at once."""
+    width, height = image.size
+    if isinstance(image, GreyPng):
+        per_pixel = _GREY_PNG_BYTES
+    elif image.mode in _REDUCED_MODES and max(width, height) >= _REDUCED_FROM_SIDE:
+        per_pixel = _REDUCED_BYTES
+    else:
+        per_pixel = _FULL_SIZE_BYTES
+    return width * height * per_pixel
+
+
 def _check_limits(size: tuple[int, int], limits: ImageLimits) -> None:
     width, height = size
     if width < 1 or height < 1:

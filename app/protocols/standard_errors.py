@@ -8,7 +8,7 @@ native API's 422s become 400s here), an unknown model or version a 404, a body o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 import orjson
@@ -35,8 +35,12 @@ class StandardErrorBody(BaseModel):
 _MEANINGS = {
     400: "The request breaks a rule of the protocol or of the model's input.",
     404: "No such model or version.",
+    408: "The request body did not arrive in time; the connection is closed.",
     413: "The request body is over the configured limit.",
-    503: "The model (or that version) is not available right now.",
+    503: (
+        "The model (or that version) is not available right now, or the server is at capacity"
+        " (then with Retry-After)."
+    ),
 }
 
 
@@ -48,9 +52,11 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def error_response(status: int, message: str) -> Response:
+def error_response(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
     """``{"error": message}`` with the request id in its header."""
-    response = Response(orjson.dumps({"error": message}), status, media_type="application/json")
+    response = Response(
+        orjson.dumps({"error": message}), status, headers=headers, media_type="application/json"
+    )
     request_id = current_request_id()
     if request_id is not None:
         response.headers[REQUEST_ID_HEADER] = request_id
@@ -59,7 +65,7 @@ def error_response(status: int, message: str) -> Response:
 
 def render(exc: ApiError) -> Response:
     status = 400 if isinstance(exc, UnprocessableContentError) else exc.status
-    return error_response(status, exc.message)
+    return error_response(status, exc.message, exc.headers)
 
 
 class StandardRoute(APIRoute):

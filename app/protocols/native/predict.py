@@ -108,6 +108,8 @@ _ERRORS = (
     errors.UnsupportedImageModeError,
     errors.NoInkError,
     errors.ModelNotReadyError,
+    errors.OverloadedError,
+    errors.BodyTimeoutError,
 )
 
 
@@ -152,7 +154,14 @@ async def _predict(request: Request, model: str | None, version: int | None) -> 
     served = registry.lease(model, version)
     try:
         uploads = await read_uploads(request, limits.uploads)
-        body = await infer(served, state.metrics, uploads, limits.images, limits.options(options))
+        body = await infer(
+            served,
+            state.metrics,
+            uploads,
+            limits.images,
+            limits.options(options),
+            state.admission.decoding,
+        )
     finally:
         served.release()
     return Response(orjson.dumps(body), media_type="application/json")

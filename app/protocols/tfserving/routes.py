@@ -167,7 +167,12 @@ async def _predict(request: Request, version: int | None) -> Response:
                     f"the request holds {len(uploads)} images; send 1 to {limits.uploads.max_files}"
                 )
             _, probabilities = await infer_files(
-                served, state.metrics, uploads, limits.images, limits.default_options
+                served,
+                state.metrics,
+                uploads,
+                limits.images,
+                limits.default_options,
+                state.admission.decoding,
             )
         else:
             assert parsed.pixels is not None

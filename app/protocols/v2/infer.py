@@ -66,7 +66,7 @@ async def _infer(request: Request, name: str, version: int | None) -> Response:
             options = _options(parsed, limits.default_options)
             uploads = [Upload(data) for data in images.data]
             _, probabilities = await infer_files(
-                served, state.metrics, uploads, limits.images, options
+                served, state.metrics, uploads, limits.images, options, state.admission.decoding
             )
         else:
             assert isinstance(images.data, np.ndarray)

@@ -22,6 +22,7 @@ from app.protocols.standard_errors import ProtocolError, StandardRoute, document
 from app.protocols.v2.infer import DIGIT
 from app.repository.registry import ModelRecord, ModelRegistry, VersionState, unknown_version
 from app.repository.watcher import RepositoryWatcher
+from app.traffic.drain import Drain
 
 SERVER_NAME = "mnist-serving"
 # Exactly the extensions implemented, as GET /v2 must list them.
@@ -51,6 +52,12 @@ def _registry(request: Request) -> ModelRegistry:
     return registry
 
 
+def _draining(request: Request) -> bool:
+    """Whether SIGTERM started the drain: readiness turns 503 so that traffic moves away."""
+    drain: Drain = request.app.state.drain
+    return drain.active
+
+
 def _record(request: Request) -> ModelRecord:
     return _registry(request).record_of(request.path_params["name"])
 
@@ -63,8 +70,8 @@ async def live(request: Request) -> Response:
 
 @router.get("/v2/health/ready", responses=documented(503))
 async def ready(request: Request) -> Response:
-    """Readiness: every required model has a version available (503 until then)."""
-    is_ready = not _registry(request).missing_required()
+    """Readiness: every required model has a version available (503 until then, and on drain)."""
+    is_ready = not _registry(request).missing_required() and not _draining(request)
     return _json({"ready": is_ready}, 200 if is_ready else 503)
 
 
@@ -101,20 +108,20 @@ async def version_metadata(request: Request) -> Response:
 
 @router.get("/v2/models/{name}/ready", responses=documented(404, 503))
 async def model_ready(request: Request) -> Response:
-    """200 when the model has a version available, 503 otherwise."""
+    """200 when the model has a version available, 503 otherwise (and while draining)."""
     record = _record(request)
-    is_ready = record.newest is not None
+    is_ready = record.newest is not None and not _draining(request)
     return _json({"name": record.name, "ready": is_ready}, 200 if is_ready else 503)
 
 
 @router.get("/v2/models/{name}/versions/{version}/ready", responses=documented(404, 503))
 async def version_ready(request: Request) -> Response:
-    """200 when this version is available, 503 otherwise."""
+    """200 when this version is available, 503 otherwise (and while draining)."""
     record, version = _record(request), path_version(request)
     served = record.versions.get(version)
     if served is None:
         raise unknown_version(record, version)
-    is_ready = served.state is VersionState.AVAILABLE
+    is_ready = served.state is VersionState.AVAILABLE and not _draining(request)
     return _json({"name": record.name, "ready": is_ready}, 200 if is_ready else 503)
 
 
