@@ -32,7 +32,8 @@ $(KSERVE_VENV)/.installed: requirements/kserve-client.txt
 kserve-client: $(KSERVE_VENV)/.installed
 
 serve: $(VENV)/.installed
-	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log --loop uvloop --http httptools
+	@# python -m app: uvicorn on uvloop + httptools, with a graceful drain on SIGTERM (README: Staying up).
+	$(BIN)/python -m app --host $(HOST) --port $(PORT)
 
 test: lint typecheck pytest
 

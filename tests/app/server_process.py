@@ -1,4 +1,4 @@
-"""Running the real service as a child process: ``python -m uvicorn app.main:app``."""
+"""Running the real service as a child process: ``python -m app``, the README's run command."""
 
 from __future__ import annotations
 
@@ -32,19 +32,21 @@ def free_port() -> int:
 
 def uvicorn_command(port: int) -> list[str]:
     """The README's run command, on a local port."""
-    return [
-        sys.executable, "-m", "uvicorn", "app.main:app",
-        "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-    ]  # fmt: skip
+    return [sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(port)]
 
 
 def service_env(env: Mapping[str, str]) -> dict[str, str]:
     """The test process's environment without MNIST_* settings, plus ``env``.
 
-    The servers share the session's compile cache unless ``env`` names another one.
+    The servers share the session's compile cache unless ``env`` names another one, and stop
+    at once on SIGTERM (no drain period) unless ``env`` sets ``MNIST_DRAIN_SECONDS``.
     """
     clean = {key: value for key, value in os.environ.items() if not key.startswith("MNIST_")}
-    defaults = {"PYTHONUNBUFFERED": "1", "MNIST_CACHE_DIR": str(SESSION_CACHE)}
+    defaults = {
+        "PYTHONUNBUFFERED": "1",
+        "MNIST_CACHE_DIR": str(SESSION_CACHE),
+        "MNIST_DRAIN_SECONDS": "0",
+    }
     return {**clean, **defaults, **env}
 
 
