@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi_offline import FastAPIOffline
@@ -150,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in routers:
         app.include_router(router)
     page.mount_static(app)
+    _document_limits(app, settings)
     app.add_middleware(
         TrafficGuard,
         budget=app.state.admission.bodies,
@@ -169,6 +171,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(StartupFailureMiddleware)
     return app
+
+
+def _document_limits(app: FastAPI, settings: Settings) -> None:
+    """Have the OpenAPI document state this app's configured limits, not the defaults."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = predict.document_limits(generate(), settings)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _include_first(app: FastAPI, router: APIRouter) -> None:

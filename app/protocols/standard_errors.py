@@ -68,12 +68,45 @@ def render(exc: ApiError) -> Response:
     return error_response(status, exc.message, exc.headers)
 
 
+# The path parameters of the standard protocols' routes, for their OpenAPI entries (the
+# endpoints read them from the request themselves, so FastAPI cannot see them).
+PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "name": {
+        "description": "A model in the repository.",
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$"},
+        "example": "mnist",
+    },
+    "version": {
+        "description": "One of the model's versions (a number; anything else is a 404).",
+        "schema": {"type": "integer", "minimum": 1},
+        "example": 1,
+    },
+    "label": {
+        "description": "A version label (none are configured: always a 404 naming the versions).",
+        "schema": {"type": "string", "minLength": 1},
+        "example": "stable",
+    },
+}
+
+
 class StandardRoute(APIRoute):
     """A documented route whose endpoint takes the bare request; errors in the plain shape.
 
     As for the native prediction routes, FastAPI's per-request parameter machinery is skipped:
-    these endpoints read their path parameters and body themselves.
+    these endpoints read their path parameters and body themselves, and the route documents
+    the path parameters from :data:`PATH_PARAMETERS`.
     """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        documented = [
+            {"name": name, "in": "path", "required": True, **PATH_PARAMETERS[name]}
+            for name in self.param_convertors
+        ]
+        if documented:
+            extra = dict(self.openapi_extra or {})
+            extra["parameters"] = [*documented, *extra.get("parameters", [])]
+            self.openapi_extra = extra
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         endpoint: Callable[[Request], Coroutine[Any, Any, Response]] = self.endpoint

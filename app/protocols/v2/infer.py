@@ -150,7 +150,9 @@ def _classification(probabilities: Probabilities, output: RequestedOutput) -> Ou
 
 
 @router.post(
-    "/v2/models/{name}/infer", openapi_extra=INFER_OPENAPI, responses=documented(400, 404, 413, 503)
+    "/v2/models/{name}/infer",
+    openapi_extra=INFER_OPENAPI,
+    responses=documented(400, 404, 408, 413, 503),
 )
 async def infer(request: Request) -> Response:
     """Predict with the newest available version: Open Inference Protocol v2, JSON or binary."""
@@ -160,7 +162,7 @@ async def infer(request: Request) -> Response:
 @router.post(
     "/v2/models/{name}/versions/{version}/infer",
     openapi_extra=INFER_OPENAPI,
-    responses=documented(400, 404, 413, 503),
+    responses=documented(400, 404, 408, 413, 503),
 )
 async def infer_version(request: Request) -> Response:
     """Predict with one version: Open Inference Protocol v2, JSON or binary tensors."""

@@ -68,7 +68,22 @@ async def live(request: Request) -> Response:
     return _json({"live": True})
 
 
-@router.get("/v2/health/ready", responses=documented(503))
+def _readiness(*fields: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses of a readiness route: the same JSON object for 200 and 503."""
+    properties: dict[str, Any] = {"name": {"type": "string"}, "ready": {"type": "boolean"}}
+    schema = {
+        "type": "object",
+        "required": list(fields),
+        "properties": {field: properties[field] for field in fields},
+    }
+    content = {"application/json": {"schema": schema}}
+    return {
+        200: {"description": "Ready.", "content": content},
+        503: {"description": "Not ready (or the server is draining).", "content": content},
+    }
+
+
+@router.get("/v2/health/ready", responses=_readiness("ready"))
 async def ready(request: Request) -> Response:
     """Readiness: every required model has a version available (503 until then, and on drain)."""
     is_ready = not _registry(request).missing_required() and not _draining(request)
@@ -106,7 +121,7 @@ async def version_metadata(request: Request) -> Response:
     return _json(_metadata(record, [version]))
 
 
-@router.get("/v2/models/{name}/ready", responses=documented(404, 503))
+@router.get("/v2/models/{name}/ready", responses={**documented(404), **_readiness("name", "ready")})
 async def model_ready(request: Request) -> Response:
     """200 when the model has a version available, 503 otherwise (and while draining)."""
     record = _record(request)
@@ -114,7 +129,10 @@ async def model_ready(request: Request) -> Response:
     return _json({"name": record.name, "ready": is_ready}, 200 if is_ready else 503)
 
 
-@router.get("/v2/models/{name}/versions/{version}/ready", responses=documented(404, 503))
+@router.get(
+    "/v2/models/{name}/versions/{version}/ready",
+    responses={**documented(404), **_readiness("name", "ready")},
+)
 async def version_ready(request: Request) -> Response:
     """200 when this version is available, 503 otherwise (and while draining)."""
     record, version = _record(request), path_version(request)
@@ -171,7 +189,7 @@ async def repository_index(request: Request) -> Response:
     return _json(entries)
 
 
-@router.post("/v2/repository/models/{name}/load", responses=documented(400, 404))
+@router.post("/v2/repository/models/{name}/load", responses=documented(400, 404, 408, 503))
 async def load_model(request: Request) -> Response:
     """Serve the model (again), loading what the version policy wants of it now."""
     watcher: RepositoryWatcher = request.app.state.watcher
