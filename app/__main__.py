@@ -14,6 +14,7 @@ import sys
 
 import uvicorn
 
+from app.config import settings_from_environment
 from app.traffic.drain import DrainingServer
 
 
@@ -36,11 +37,11 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Serve until SIGTERM or SIGINT, then drain and exit 0."""
     arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
-    from app.main import app  # reads and checks the settings; invalid ones exit with one line
-
-    settings = app.state.settings
+    settings = settings_from_environment()  # invalid settings stop here, with one line
+    # uvicorn's Config sets up logging, closing every handler there is: the app, whose logging
+    # it must keep, is imported after it, as ``uvicorn app.main:app`` does.
     config = uvicorn.Config(
-        app,
+        "app.main:app",
         host=arguments.host,
         port=arguments.port,
         loop="uvloop",
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> None:
         timeout_graceful_shutdown=settings.shutdown_timeout_s,
         limit_concurrency=settings.max_connections,
     )
+    from app.main import app  # the instance config.load() will serve
+
     DrainingServer(config, app.state.drain, settings.drain_seconds).run()
 
 

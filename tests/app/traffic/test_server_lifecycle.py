@@ -1,11 +1,13 @@
 """The real server (``python -m app``) over real sockets: drain on SIGTERM, body deadline, idle
-keep-alive connections closed."""
+keep-alive connections closed, a log destination that blocks."""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,15 @@ import httpx
 import pytest
 
 from tests.app.samples import digit_pixels, png
-from tests.app.server_process import Server, running_server
+from tests.app.server_process import (
+    REPO,
+    Server,
+    free_port,
+    running_server,
+    service_env,
+    uvicorn_command,
+    wait_ready,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -122,3 +132,29 @@ def test_a_body_that_never_arrives_is_a_408_and_its_connection_closed(tmp_path: 
             assert closed_by_server(idle, within=4)
         # The server still answers.
         assert httpx.get(f"{server.url}/health/live", timeout=10).status_code == 200
+
+
+def test_a_log_pipe_nobody_reads_does_not_stall_requests() -> None:
+    """~600 KB of access lines into a 64 KiB pipe that is never read: every request answered."""
+    port = free_port()
+    process = subprocess.Popen(
+        uvicorn_command(port),
+        cwd=REPO,
+        env=service_env({"MNIST_LOG_LEVEL": "info"}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    server = Server(f"http://127.0.0.1:{port}", port, Path(os.devnull), process)
+    try:
+        wait_ready(server)
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            statuses = [client.get("/health/live").status_code for _ in range(2_500)]
+        assert statuses == [200] * 2_500
+    finally:
+        process.terminate()
+        assert process.stdout is not None
+        with process.stdout:
+            output = process.stdout.read()  # drains the pipe, so the server can stop
+        process.wait(timeout=60)
+    # Nothing was lost either: the lines waited in memory and were written once read.
+    assert output.count(b'"path":"/health/live"') == 2_500
