@@ -15,6 +15,7 @@ import sys
 import uvicorn
 
 from app.config import settings_from_environment
+from app.traffic.allocator import tune_allocator
 from app.traffic.drain import DrainingServer
 
 
@@ -37,6 +38,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Serve until SIGTERM or SIGINT, then drain and exit 0."""
     arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
+    tune_allocator()  # before any thread allocates
     settings = settings_from_environment()  # invalid settings stop here, with one line
     # uvicorn's Config sets up logging, closing every handler there is: the app, whose logging
     # it must keep, is imported after it, as ``uvicorn app.main:app`` does.

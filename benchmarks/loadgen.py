@@ -314,7 +314,17 @@ def uvicorn_argv(target: str, port: int, *extra: str) -> list[str]:
 
 def service_argv(port: int) -> list[str]:
     """The production command, ``python -m app`` (uvicorn on uvloop + httptools, drain)."""
-    return [sys.executable, "-m", "app", "--host", HOST, "--port", str(port), "--log-level", "warning"]
+    return [
+        sys.executable,
+        "-m",
+        "app",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
 
 
 def median(values: list[float]) -> float:

@@ -21,6 +21,8 @@ import signal
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -70,13 +72,20 @@ class RssSampler:
         self._thread.join()
 
 
-async def send(request: bytes, *, pause_at: int | None = None, gate: asyncio.Event | None = None) -> int | str:
+async def send(
+    request: bytes, *, pause_at: int | None = None, gate: asyncio.Event | None = None
+) -> int | str:
     """Send one request in chunks (optionally pausing at byte ``pause_at`` until ``gate``)."""
     try:
         reader, writer = await asyncio.open_connection(HOST, PORT)
         view = memoryview(request)
         for start in range(0, len(view), CHUNK):
-            if pause_at is not None and gate is not None and start >= pause_at and not gate.is_set():
+            if (
+                pause_at is not None
+                and gate is not None
+                and start >= pause_at
+                and not gate.is_set()
+            ):
                 await gate.wait()
             writer.write(view[start : start + CHUNK])
             await writer.drain()
@@ -87,7 +96,9 @@ async def send(request: bytes, *, pause_at: int | None = None, gate: asyncio.Eve
         return type(exc).__name__
 
 
-async def small_stream(request: bytes, stop: asyncio.Event, latencies: list[float], errors: Counter[str]) -> None:
+async def small_stream(
+    request: bytes, stop: asyncio.Event, latencies: list[float], errors: Counter[str]
+) -> None:
     """Digits, one after another on one keep-alive connection, until ``stop``."""
     reader, writer = await asyncio.open_connection(HOST, PORT)
     while not stop.is_set():
@@ -107,6 +118,15 @@ async def small_stream(request: bytes, stop: asyncio.Event, latencies: list[floa
     writer.close()
 
 
+def verdict(ok: bool, text: str) -> str:
+    return f"{'PASS' if ok else 'FAIL'}  {text}"
+
+
+def summary(latencies: list[float], errors: Counter[str]) -> str:
+    ok = f"{len(latencies)} ok, errors {dict(errors)}"
+    return f"{ok}, p50 {p(latencies, 0.5):.1f} ms, p99 {p(latencies, 0.99):.1f} ms"
+
+
 def p(latencies: list[float], q: float) -> float:
     return float(np.quantile(latencies, q)) * 1000 if latencies else float("nan")
 
@@ -114,10 +134,12 @@ def p(latencies: list[float], q: float) -> float:
 async def uploads(server: Server, count: int) -> list[str]:
     big = multipart_request("/predict", noise_png(2300), filename="photo.png")
     small = multipart_request("/predict", digit_png())
-    print(f"\n## {count} concurrent uploads of {len(big) / 1e6:.1f} MB, digits streaming beside them")
+    print(
+        f"\n## {count} concurrent uploads of {len(big) / 1e6:.1f} MB, digits streaming beside them"
+    )
     sampler = RssSampler(server)
     start_rss = sampler.latest
-    stop, latencies, errors = asyncio.Event(), [], Counter[str]()
+    stop, latencies, errors = asyncio.Event(), list[float](), Counter[str]()
     streams = [asyncio.create_task(small_stream(small, stop, latencies, errors)) for _ in range(4)]
     started = time.perf_counter()
     statuses = Counter(await asyncio.gather(*(send(big) for _ in range(count))))
@@ -130,17 +152,18 @@ async def uploads(server: Server, count: int) -> list[str]:
     alive = server.process is not None and server.process.poll() is None
     answered = sum(n for s, n in statuses.items() if isinstance(s, int))
     print(f"uploads by status: {dict(statuses)} in {seconds:.1f} s")
-    print(f"digits: {len(latencies)} ok, errors {dict(errors)}, p50 {p(latencies, 0.5):.1f} ms, p99 {p(latencies, 0.99):.1f} ms")
+    print(f"digits: {summary(latencies, errors)}")
     print(f"RSS: start {start_rss:.0f} MB, peak {sampler.peak:.0f} MB, 5 s after {after:.0f} MB")
+    p99 = p(latencies, 0.99)
     return [
-        f"{'PASS' if answered == count and alive else 'FAIL'}  every upload answered, server alive: {answered}/{count}",
-        f"{'PASS' if sampler.peak <= 512 else 'FAIL'}  peak RSS <= 512 MB: {sampler.peak:.0f} MB",
-        f"{'PASS' if p(latencies, 0.99) <= 100 and not errors else 'FAIL'}  digits p99 <= 100 ms, no errors: {p(latencies, 0.99):.1f} ms",
+        verdict(answered == count and alive, f"every upload answered: {answered}/{count}"),
+        verdict(sampler.peak <= 512, f"peak RSS <= 512 MB: {sampler.peak:.0f} MB"),
+        verdict(p99 <= 100 and not errors, f"digits p99 <= 100 ms, no errors: {p99:.1f} ms"),
     ]
 
 
 async def slow_connections(server: Server, count: int, body_timeout: float) -> list[str]:
-    print(f"\n## {count} slow connections (headers and 4 bytes of a 1 MB body), normal requests beside")
+    print(f"\n## {count} slow connections (headers, 4 bytes of a 1 MB body), normal requests")
     head = (
         f"POST /predict HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: image/png\r\n"
         f"Content-Length: {1024 * 1024}\r\n\r\n\x89PNG"
@@ -151,9 +174,16 @@ async def slow_connections(server: Server, count: int, body_timeout: float) -> l
         writer.write(head)
         conns.append((reader, writer))
     opened = time.perf_counter()
-    stop, latencies, errors = asyncio.Event(), [], Counter[str]()
-    streams = [asyncio.create_task(small_stream(multipart_request("/predict", digit_png()), stop, latencies, errors)) for _ in range(4)]
-    health = [asyncio.create_task(small_stream(get_request("/health/live"), stop, latencies, errors))]
+    stop, latencies, errors = asyncio.Event(), list[float](), Counter[str]()
+    streams = [
+        asyncio.create_task(
+            small_stream(multipart_request("/predict", digit_png()), stop, latencies, errors)
+        )
+        for _ in range(4)
+    ]
+    health = [
+        asyncio.create_task(small_stream(get_request("/health/live"), stop, latencies, errors))
+    ]
 
     async def closed_after(reader: asyncio.StreamReader) -> tuple[int | str, float]:
         try:
@@ -170,11 +200,13 @@ async def slow_connections(server: Server, count: int, body_timeout: float) -> l
         writer.close()
     statuses = Counter(status for status, _ in results)
     closing = [seconds for _, seconds in results]
-    print(f"slow connections answered: {dict(statuses)}, closed after {min(closing):.1f}-{max(closing):.1f} s (body timeout {body_timeout:g} s)")
-    print(f"normal requests: {len(latencies)} ok, errors {dict(errors)}, p50 {p(latencies, 0.5):.1f} ms, p99 {p(latencies, 0.99):.1f} ms")
+    spread = f"{min(closing):.1f}-{max(closing):.1f} s (body timeout {body_timeout:g} s)"
+    print(f"slow connections answered: {dict(statuses)}, closed after {spread}")
+    print(f"normal requests: {summary(latencies, errors)}")
+    p99 = p(latencies, 0.99)
     return [
-        f"{'PASS' if statuses == {408: count} else 'FAIL'}  slow connections get 408 and are closed: {dict(statuses)}",
-        f"{'PASS' if p(latencies, 0.99) <= 50 and not errors else 'FAIL'}  normal requests p99 <= 50 ms: {p(latencies, 0.99):.1f} ms",
+        verdict(statuses == {408: count}, f"slow ones get 408, closed: {dict(statuses)}"),
+        verdict(p99 <= 50 and not errors, f"normal requests p99 <= 50 ms: {p99:.1f} ms"),
     ]
 
 
@@ -182,7 +214,9 @@ async def sigterm(server: Server, count: int) -> list[str]:
     print(f"\n## SIGTERM with {count} uploads in flight")
     photo = multipart_request("/predict", noise_png(600), filename="photo.png")
     gate = asyncio.Event()
-    flights = [asyncio.create_task(send(photo, pause_at=len(photo) // 2, gate=gate)) for _ in range(count)]
+    flights = [
+        asyncio.create_task(send(photo, pause_at=len(photo) // 2, gate=gate)) for _ in range(count)
+    ]
     await asyncio.sleep(1.0)  # every request received, half of each body sent
     assert server.process is not None
     server.process.send_signal(signal.SIGTERM)
@@ -192,7 +226,9 @@ async def sigterm(server: Server, count: int) -> list[str]:
     code = await asyncio.to_thread(server.process.wait, 60)
     lost = sum(n for s, n in statuses.items() if not isinstance(s, int))
     print(f"in-flight uploads by status: {dict(statuses)}; exit code {code}")
-    return [f"{'PASS' if lost == 0 and code == 0 else 'FAIL'}  0 lost, exit 0: {lost} lost, exit {code}"]
+    return [
+        f"{'PASS' if lost == 0 and code == 0 else 'FAIL'}  0 lost, exit 0: {lost} lost, exit {code}"
+    ]
 
 
 def start(env: dict[str, str]) -> Server:
@@ -208,17 +244,20 @@ def main() -> None:
     parser.add_argument("--uploads", type=int, default=200)
     parser.add_argument("--slow", type=int, default=2000)
     parser.add_argument("--body-timeout", type=float, default=10.0, help="MNIST_BODY_TIMEOUT_S (s)")
+    parser.add_argument("--env", action="append", default=[], help="more server settings, K=V")
     arguments = parser.parse_args()
     pin_to_core(1)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # thousands of sockets, both sides
     verdicts: list[str] = []
     env = {"MNIST_BODY_TIMEOUT_S": str(arguments.body_timeout), "MNIST_LOG_LEVEL": "warning"}
-    for name, scenario in (
-        ("uploads", lambda s: uploads(s, arguments.uploads)),
-        ("slow", lambda s: slow_connections(s, arguments.slow, arguments.body_timeout)),
-        ("sigterm", lambda s: sigterm(s, 60)),
-    ):
+    env.update(item.split("=", 1) for item in arguments.env)
+    scenarios: dict[str, Callable[[Server], Coroutine[Any, Any, list[str]]]] = {
+        "uploads": lambda server: uploads(server, arguments.uploads),
+        "slow": lambda server: slow_connections(server, arguments.slow, arguments.body_timeout),
+        "sigterm": lambda server: sigterm(server, 60),
+    }
+    for name, scenario in scenarios.items():
         if arguments.only not in (None, name):
             continue
         server = start(env)
