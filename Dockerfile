@@ -54,5 +54,5 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/ready', timeout=4)"]
 # uvicorn on uvloop + httptools; on SIGTERM (docker stop) readiness turns 503, the server serves
 # MNIST_DRAIN_SECONDS more, finishes what is in flight and exits 0. Allow it the time:
-# `docker stop -t 30`, compose's stop_grace_period, Kubernetes' terminationGracePeriodSeconds.
+# `docker stop -t 40`, compose's stop_grace_period, Kubernetes' terminationGracePeriodSeconds.
 CMD ["python", "-m", "app", "--host", "0.0.0.0", "--port", "8000"]

@@ -171,7 +171,7 @@ class Settings(BaseSettings):
         ),
     )
     shutdown_timeout_s: int = Field(
-        default=20,
+        default=30,
         ge=1,
         description=(
             "After the drain, longest the server waits for requests in flight before it"

@@ -25,7 +25,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from benchmarks.loadgen import (
     HOST,
@@ -42,11 +42,16 @@ PORT = 18414
 CHUNK = 256 * 1024
 
 
-def noise_png(side: int) -> bytes:
-    """An incompressible RGB PNG: ``side`` 2300 gives ~15.9 MB, inside the 16 MiB limit."""
-    pixels = np.random.default_rng(side).integers(0, 256, (side, side, 3), dtype=np.uint8)
+def photo_png(side: int) -> bytes:
+    """A dark digit on grainy paper as an RGB PNG; ``side`` 2590 gives ~16.6 MB, inside the
+    16 MiB limit with its multipart framing (the grain keeps it from compressing)."""
+    rng = np.random.default_rng(side)
+    pixels = (170 + rng.integers(0, 64, (side, side, 3))).astype(np.uint8)
+    image = Image.fromarray(pixels, mode="RGB")
+    stroke = [(side * 0.35, side * 0.25), (side * 0.62, side * 0.25), (side * 0.45, side * 0.78)]
+    ImageDraw.Draw(image).line(stroke, fill=(20, 20, 50), width=side // 25)
     out = io.BytesIO()
-    Image.fromarray(pixels, mode="RGB").save(out, format="PNG", compress_level=1)
+    image.save(out, format="PNG", compress_level=1)
     return out.getvalue()
 
 
@@ -132,7 +137,7 @@ def p(latencies: list[float], q: float) -> float:
 
 
 async def uploads(server: Server, count: int) -> list[str]:
-    big = multipart_request("/predict", noise_png(2300), filename="photo.png")
+    big = multipart_request("/predict", photo_png(2590), filename="photo.png")
     small = multipart_request("/predict", digit_png())
     print(
         f"\n## {count} concurrent uploads of {len(big) / 1e6:.1f} MB, digits streaming beside them"
@@ -212,7 +217,7 @@ async def slow_connections(server: Server, count: int, body_timeout: float) -> l
 
 async def sigterm(server: Server, count: int) -> list[str]:
     print(f"\n## SIGTERM with {count} uploads in flight")
-    photo = multipart_request("/predict", noise_png(600), filename="photo.png")
+    photo = multipart_request("/predict", photo_png(800), filename="photo.png")
     gate = asyncio.Event()
     flights = [
         asyncio.create_task(send(photo, pause_at=len(photo) // 2, gate=gate)) for _ in range(count)
@@ -226,6 +231,8 @@ async def sigterm(server: Server, count: int) -> list[str]:
     code = await asyncio.to_thread(server.process.wait, 60)
     lost = sum(n for s, n in statuses.items() if not isinstance(s, int))
     print(f"in-flight uploads by status: {dict(statuses)}; exit code {code}")
+    if lost or code:
+        print(server.output()[-3000:])
     return [
         f"{'PASS' if lost == 0 and code == 0 else 'FAIL'}  0 lost, exit 0: {lost} lost, exit {code}"
     ]

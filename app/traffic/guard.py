@@ -11,6 +11,7 @@ server drains, every response carries ``Connection: close``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -76,6 +77,23 @@ class _Body:
                 await self._grow(len(message.get("body", b"")))
         return message
 
+    async def discard_rest(self) -> None:
+        """Read what is left of the body and drop it, within the body's deadline.
+
+        Before a response that closes the connection (while draining): closing with unread
+        data resets the connection, and a client still sending would get the reset instead of
+        the response (nginx's ``lingering_close`` exists for the same reason).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = self.deadline if self.deadline is not None else loop.time() + self.timeout
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(deadline):
+                while not self.done:
+                    message = await self.receive()
+                    if message["type"] != "http.request":
+                        break
+                    self.done = not message.get("more_body", False)
+
     async def _grow(self, chunk: int) -> None:
         """Take more of the budget as a body of unknown length outgrows what it holds."""
         self.received += chunk
@@ -107,6 +125,8 @@ class TrafficGuard:
 
         async def send_closing_if_needed(message: Message) -> None:
             if message["type"] == "http.response.start" and (body.timed_out or drain.active):
+                if not body.timed_out and not body.done:
+                    await body.discard_rest()  # answered early: let the client finish sending
                 message = _with_close(message)
             await send(message)
 

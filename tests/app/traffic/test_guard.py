@@ -137,3 +137,28 @@ async def test_while_draining_readiness_is_503_and_responses_close_their_connect
     # Still serving, but each connection is closed after its response so clients move away.
     assert live.status_code == predicted.status_code == 200
     assert live.headers["connection"] == predicted.headers["connection"] == "close"
+
+
+async def test_while_draining_an_early_answer_waits_for_the_rest_of_the_body(
+    make_app: Callable[..., FastAPI],
+) -> None:
+    """The connection closes after the answer: unread data would reset it under the client."""
+    sent: list[int] = []
+
+    async def slow_upload() -> AsyncIterator[bytes]:
+        for index in range(5):
+            await asyncio.sleep(0.05)
+            sent.append(index)
+            yield b"\0" * 1000
+
+    app = make_app()
+    async with serving(app) as client:
+        app.state.drain.start()
+        response = await client.post(
+            "/models/no-such-model/predict",  # refused before the body is read
+            content=slow_upload(),
+            headers={"Content-Type": "image/png", "Content-Length": "5000"},
+        )
+    assert response.status_code == 404
+    assert response.headers["connection"] == "close"
+    assert sent == [0, 1, 2, 3, 4]
