@@ -128,7 +128,7 @@ class Settings(BaseSettings):
     )
     # Staying up under load, slow clients and shutdown (admission control, timeouts, drain).
     max_inflight_bytes: int = Field(
-        default=192 * MIB,
+        default=256 * MIB,
         ge=2 * MIB,
         description=(
             "Memory budget for the work in flight: request bodies being held (about twice their"
