@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import os
 import resource
 import signal
 import threading
@@ -268,6 +269,7 @@ def main() -> None:
         if arguments.only not in (None, name):
             continue
         server = start(env)
+        print(f"\n(load average {os.getloadavg()[0]:.1f})", end="")
         try:
             verdicts += asyncio.run(scenario(server))
         finally:

@@ -17,6 +17,7 @@ import asyncio
 import base64
 import io
 import json
+import os
 import random
 import threading
 import time
@@ -183,6 +184,7 @@ def main() -> None:
     server.start(core=0)
     server.wait_ready()
     ready_rss = server.rss_mb()
+    print(f"load average before: {os.getloadavg()[0]:.1f} (2 cores shared with other jobs?)")
     samples: list[tuple[float, float]] = []
     stop = threading.Event()
     sampler = threading.Thread(target=sample_rss, args=(server, samples, stop), daemon=True)
@@ -197,6 +199,7 @@ def main() -> None:
         stop.set()
         sampler.join()
         server.stop()
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
     report(tally, samples, began, ready_rss, arguments, alive)
 
 
