@@ -121,6 +121,7 @@ class Tally:
     statuses: Counter[tuple[str, int]] = field(default_factory=Counter)
     connection_errors: Counter[str] = field(default_factory=Counter)
     windows: defaultdict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
+    by_kind: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
 
 async def client(
@@ -150,7 +151,9 @@ async def client(
             reader, writer = await asyncio.open_connection(HOST, PORT)
             continue
         tally.statuses[(kind, status)] += 1
-        tally.windows[int((begin - started) // window)].append(time.perf_counter() - begin)
+        elapsed = time.perf_counter() - begin
+        tally.windows[int((begin - started) // window)].append(elapsed)
+        tally.by_kind[kind].append(elapsed)
     writer.close()
 
 
@@ -219,9 +222,11 @@ def report(
     by_kind: defaultdict[str, Counter[int]] = defaultdict(Counter)
     for (kind, status), count in tally.statuses.items():
         by_kind[kind][status] += count
-    print("\n| request | statuses |\n| --- | --- |")
+    print("\n| request | statuses | p50 ms | p99 ms |\n| --- | --- | ---: | ---: |")
     for kind, statuses in sorted(by_kind.items()):
-        print(f"| {kind} | {', '.join(f'{s}: {n}' for s, n in sorted(statuses.items()))} |")
+        counts = ", ".join(f"{s}: {n}" for s, n in sorted(statuses.items()))
+        p50, p99 = (np.quantile(tally.by_kind[kind], q) * 1000 for q in (0.5, 0.99))
+        print(f"| {kind} | {counts} | {p50:.1f} | {p99:.1f} |")
     errors = sum(tally.connection_errors.values())
     print(f"\nconnection errors: {errors} {dict(tally.connection_errors)}")
     print("\n| window | requests | p50 ms | p99 ms |\n| --- | ---: | ---: | ---: |")

@@ -2,9 +2,11 @@
 
 Every request body being held and every image being decoded takes an estimate of the memory it
 needs from a :class:`ByteBudget` before the work starts, and gives it back when done. Work that
-does not fit waits, first come first served among the waiters that fit (a small request never
-queues behind a large one that is still waiting for room), for at most the queue timeout; past
-that it is refused with a 503 ``overloaded`` and ``Retry-After``. Amounts up to ``free_below``
+does not fit waits, first come first served among the waiters that fit (a small request does not
+queue behind a large one that is still waiting for room), for at most the queue timeout; past
+that it is refused with a 503 ``overloaded`` and ``Retry-After``. So that a stream of medium
+work cannot keep a large piece out for ever, once the longest waiter has waited ``patience``
+seconds nothing else is let in before it (except what is free, below). Amounts up to ``free_below``
 are counted but never wait: 28x28 digits must not queue behind 16 MB photos, and they cost too
 little to matter. No single piece of work can need more than the whole budget: a larger
 estimate is cut to it, so the work runs alone rather than never.
@@ -26,16 +28,24 @@ FREE_BELOW = 256 * 1024
 class ByteBudget:
     """Bytes of memory that the work in flight may hold at once."""
 
-    def __init__(self, capacity: int, *, wait_timeout: float, free_below: int = FREE_BELOW) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        *,
+        wait_timeout: float,
+        free_below: int = FREE_BELOW,
+        patience: float = 1.0,
+    ) -> None:
         if capacity < 1 or wait_timeout < 0:
             raise ValueError("the capacity must be positive and the wait timeout not negative")
         self.capacity = capacity
         self.wait_timeout = wait_timeout
         self.free_below = free_below
+        self.patience = patience
         self.in_use = 0
         self.peak = 0
         self.refused = 0  # requests turned away after waiting their longest
-        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
+        self._waiters: deque[tuple[int, float, asyncio.Future[None]]] = deque()
 
     @property
     def waiting(self) -> int:
@@ -43,6 +53,10 @@ class ByteBudget:
 
     def _fits(self, amount: int) -> bool:
         return amount <= self.free_below or self.in_use + amount <= self.capacity
+
+    def _overdue(self, now: float) -> bool:
+        """Whether the longest waiter has waited long enough that no one may pass it."""
+        return bool(self._waiters) and now - self._waiters[0][1] >= self.patience
 
     def _grant(self, amount: int) -> None:
         self.in_use += amount
@@ -54,11 +68,12 @@ class ByteBudget:
         Raises :class:`OverloadedError` when no room is made within the wait timeout.
         """
         amount = max(0, min(amount, self.capacity))
-        if self._fits(amount):
+        loop = asyncio.get_running_loop()
+        if amount <= self.free_below or (self._fits(amount) and not self._overdue(loop.time())):
             self._grant(amount)
             return amount
-        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (amount, granted)
+        granted: asyncio.Future[None] = loop.create_future()
+        entry = (amount, loop.time(), granted)
         self._waiters.append(entry)
         try:
             async with asyncio.timeout(self.wait_timeout):
@@ -78,12 +93,15 @@ class ByteBudget:
     def give(self, amount: int) -> None:
         """Return bytes taken with :meth:`take`, and let in the waiters that now fit."""
         self.in_use -= amount
+        overdue = self._overdue(asyncio.get_running_loop().time())
         for entry in list(self._waiters):
-            waiting_amount, granted = entry
+            waiting_amount, _, granted = entry
             if self._fits(waiting_amount):
                 self._waiters.remove(entry)
                 self._grant(waiting_amount)
                 granted.set_result(None)
+            elif overdue:
+                break  # the longest waiter goes first now: no one passes it
 
 
 def overloaded(wait_timeout: float) -> OverloadedError:

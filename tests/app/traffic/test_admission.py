@@ -54,7 +54,7 @@ async def test_after_the_wait_it_is_a_503_overloaded_with_retry_after() -> None:
 
 
 async def test_small_work_never_waits_behind_large_work() -> None:
-    budget = ByteBudget(10 * MIB, wait_timeout=5, free_below=256 * 1024)
+    budget = ByteBudget(10 * MIB, wait_timeout=5, free_below=256 * 1024, patience=60)
     await budget.take(9 * MIB)
     large = asyncio.create_task(budget.take(8 * MIB))
     await settle()
@@ -66,6 +66,22 @@ async def test_small_work_never_waits_behind_large_work() -> None:
     budget.give(9 * MIB)
     budget.give(1 * MIB)
     assert await large == 8 * MIB
+
+
+async def test_once_the_longest_waiter_is_overdue_no_one_passes_it() -> None:
+    budget = ByteBudget(10 * MIB, wait_timeout=5, free_below=1024, patience=0.1)
+    await budget.take(6 * MIB)
+    large = asyncio.create_task(budget.take(8 * MIB))
+    await asyncio.sleep(0.15)  # the large work has now waited past its patience
+    medium = asyncio.create_task(budget.take(3 * MIB))  # would fit, but must queue behind it
+    await settle()
+    assert not medium.done()
+    assert await asyncio.wait_for(budget.take(500), timeout=1) == 500  # tiny work still passes
+    budget.give(6 * MIB)
+    assert await large == 8 * MIB
+    assert not medium.done()  # 8 + 3 MiB do not fit in 10
+    budget.give(8 * MIB)
+    assert await medium == 3 * MIB
 
 
 async def test_work_larger_than_the_budget_runs_alone_instead_of_never() -> None:
