@@ -35,6 +35,7 @@ from app.runtime.batching import MicroBatcher
 from app.runtime.cache import CompileCache
 from app.runtime.loader import ModelLoader
 from app.runtime.servable import Servable
+from app.traffic import metrics as admission_metrics
 from app.traffic.admission import Admission
 from app.traffic.drain import Drain
 from app.traffic.guard import TrafficGuard
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.watcher = build_repository(settings, app.state.metrics)
     app.state.registry = app.state.watcher.registry
     app.state.admission = Admission.split(settings.max_inflight_bytes, settings.queue_timeout_s)
+    admission_metrics.register(app.state.admission, app.state.metrics.registry)
     app.state.drain = Drain()  # started by python -m app on SIGTERM
     install_error_handlers(app)
     _include_first(app, tfserving.predict_router)

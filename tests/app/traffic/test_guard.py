@@ -90,11 +90,14 @@ async def test_bodies_past_the_budget_wait_then_get_503_overloaded_with_retry_af
             "/predict", content=png(digit_pixels()), headers={"Content-Type": "image/png"}
         )
         await holding
+        metrics = (await client.get("/metrics")).text
     assert refused.status_code == 503, refused.text
     assert refused.json()["error"]["code"] == "overloaded"
     assert int(refused.headers["retry-after"]) >= 1
     assert small.status_code == 200, small.text  # 28x28 digits never queue
     assert app.state.admission.bodies.in_use == 0
+    assert 'mnist_overloaded_total{budget="bodies"} 1.0' in metrics
+    assert 'mnist_inflight_capacity_bytes{budget="bodies"} 1.048576e+06' in metrics
 
 
 async def test_decoding_past_the_budget_waits_then_gets_503_while_digits_pass(
