@@ -37,6 +37,7 @@ from app.runtime.loader import ModelLoader
 from app.runtime.servable import Servable
 from app.traffic import metrics as admission_metrics
 from app.traffic.admission import Admission
+from app.traffic.allocator import Trimmer
 from app.traffic.drain import Drain
 from app.traffic.guard import TrafficGuard
 from app.web import page, weights
@@ -135,6 +136,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.registry = app.state.watcher.registry
     app.state.admission = Admission.split(settings.max_inflight_bytes, settings.queue_timeout_s)
     admission_metrics.register(app.state.admission, app.state.metrics.registry)
+    trimmer = Trimmer()  # after a burst of large work, the heap's free memory goes back
+    app.state.admission.bodies.on_idle = app.state.admission.decoding.on_idle = trimmer
     app.state.drain = Drain()  # started by python -m app on SIGTERM
     install_error_handlers(app)
     _include_first(app, tfserving.predict_router)

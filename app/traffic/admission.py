@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.errors import OverloadedError
@@ -45,6 +46,9 @@ class ByteBudget:
         self.in_use = 0
         self.peak = 0
         self.refused = 0  # requests turned away after waiting their longest
+        # Called when the budget empties after large work: the allocator may give memory back.
+        self.on_idle: Callable[[], None] | None = None
+        self._large_since_idle = False
         self._waiters: deque[tuple[int, float, asyncio.Future[None]]] = deque()
 
     @property
@@ -60,6 +64,7 @@ class ByteBudget:
 
     def _grant(self, amount: int) -> None:
         self.in_use += amount
+        self._large_since_idle |= amount > self.free_below
         self.peak = max(self.peak, self.in_use)
 
     async def take(self, amount: int) -> int:
@@ -102,6 +107,9 @@ class ByteBudget:
                 granted.set_result(None)
             elif overdue:
                 break  # the longest waiter goes first now: no one passes it
+        if self.in_use == 0 and self._large_since_idle and self.on_idle is not None:
+            self._large_since_idle = False
+            self.on_idle()
 
 
 def overloaded(wait_timeout: float) -> OverloadedError:

@@ -9,6 +9,7 @@ Capped arenas and a fixed mapping threshold let large buffers leave when they ar
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
 import logging
@@ -40,3 +41,25 @@ def tune_allocator() -> bool:
         (_M_TRIM_THRESHOLD, TRIM_THRESHOLD),
     )
     return all(mallopt(parameter, value) == 1 for parameter, value in settings)
+
+
+def trim() -> None:
+    """Give free heap memory back to the system now (glibc's malloc_trim; else nothing)."""
+    name = ctypes.util.find_library("c")
+    malloc_trim = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    if malloc_trim is not None:
+        malloc_trim(0)
+
+
+class Trimmer:
+    """Trims the heap in a worker thread when large work has ended, at most every few seconds."""
+
+    def __init__(self, interval: float = 2.0) -> None:
+        self.interval = interval
+        self._last = -interval
+
+    def __call__(self) -> None:
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._last >= self.interval:
+            self._last = loop.time()
+            loop.run_in_executor(None, trim)

@@ -112,3 +112,18 @@ def test_the_app_budget_is_split_between_bodies_and_decoding() -> None:
     assert admission.bodies.wait_timeout == 3
     with pytest.raises(ValueError, match="positive"):
         ByteBudget(0, wait_timeout=1)
+
+
+async def test_the_budget_says_when_it_empties_after_large_work() -> None:
+    budget = ByteBudget(10 * MIB, wait_timeout=1, free_below=1024)
+    idle: list[int] = []
+    budget.on_idle = lambda: idle.append(budget.in_use)
+    await budget.take(500)  # small work only: nothing to give back
+    budget.give(500)
+    assert idle == []
+    await budget.take(4 * MIB)
+    await budget.take(500)
+    budget.give(4 * MIB)
+    assert idle == []  # not empty yet
+    budget.give(500)
+    assert idle == [0]
