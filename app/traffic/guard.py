@@ -5,7 +5,8 @@ first reads the body (so requests refused before that, like an unknown model, ne
 it back when the response is done, and holds the body to a deadline: a body that has not fully
 arrived ``body_timeout`` seconds after the app started reading it is a 408 ``body_timeout`` and
 the connection is closed (nginx's ``client_body_timeout`` does the same at 60 s). While the
-server drains, every response carries ``Connection: close``.
+server drains, every response carries ``Connection: close``, and one given before the body was
+read first lets the rest of the body arrive (see :meth:`_Body.discard_rest`).
 """
 
 from __future__ import annotations
