@@ -67,6 +67,14 @@ class ByteBudget:
         self._large_since_idle |= amount > self.free_below
         self.peak = max(self.peak, self.in_use)
 
+    def take_small(self, amount: int) -> bool:
+        """Take ``amount`` at once if it is small enough never to wait (no coroutine needed)."""
+        if amount > self.free_below:
+            return False
+        self.in_use += amount
+        self.peak = max(self.peak, self.in_use)
+        return True
+
     async def take(self, amount: int) -> int:
         """Take ``amount`` bytes (at most the capacity), waiting for room; the bytes taken.
 
@@ -98,6 +106,8 @@ class ByteBudget:
     def give(self, amount: int) -> None:
         """Return bytes taken with :meth:`take`, and let in the waiters that now fit."""
         self.in_use -= amount
+        if not self._waiters and not self._large_since_idle:
+            return  # the common case: small work, no one waiting
         overdue = self._overdue(asyncio.get_running_loop().time())
         for entry in list(self._waiters):
             waiting_amount, _, granted = entry
