@@ -148,6 +148,59 @@ class Settings(BaseSettings):
         ),
     )
 
+    # Staying up under load, slow clients and shutdown (admission control, timeouts, drain).
+    max_inflight_bytes: int = Field(
+        default=256 * MIB,
+        ge=2 * MIB,
+        description=(
+            "Memory budget for the work in flight: request bodies being held (about twice their"
+            " size) and images being decoded (from their pixel count), half each. Work that does"
+            " not fit waits up to queue_timeout_s, then gets 503 overloaded with Retry-After."
+        ),
+    )
+    queue_timeout_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="Longest a request waits for room in the memory budget before a 503.",
+    )
+    body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "Longest a request body may take to arrive once the server reads it; past it, 408"
+            " body_timeout and the connection is closed."
+        ),
+    )
+    keep_alive_s: int = Field(
+        default=5,
+        ge=1,
+        description="Idle keep-alive connections are closed after this long (uvicorn's).",
+    )
+    max_connections: int = Field(
+        default=4096,
+        ge=1,
+        description=(
+            "Connections (or requests in flight) above which uvicorn answers new requests 503"
+            " at once; a guard for the file-descriptor limit (uvicorn's limit_concurrency)."
+        ),
+    )
+    drain_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description=(
+            "On SIGTERM, readiness answers 503 at once and the server keeps serving this long"
+            " before it stops accepting connections; 0 skips the drain (python -m app only)."
+        ),
+    )
+    shutdown_timeout_s: int = Field(
+        default=30,
+        ge=1,
+        description=(
+            "After the drain, longest the server waits for requests in flight before it"
+            " cancels them (uvicorn's timeout_graceful_shutdown)."
+        ),
+    )
+
     @field_validator("workers", mode="before")
     @classmethod
     def _parse_workers(cls, value: object) -> object:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi_offline import FastAPIOffline
@@ -34,6 +35,11 @@ from app.runtime.batching import MicroBatcher
 from app.runtime.cache import CompileCache
 from app.runtime.loader import ModelLoader
 from app.runtime.servable import Servable
+from app.traffic import metrics as admission_metrics
+from app.traffic.admission import Admission
+from app.traffic.allocator import Trimmer
+from app.traffic.drain import Drain
+from app.traffic.guard import TrafficGuard
 from app.web import page, weights
 from app.workers import start_worker, stop_worker
 
@@ -131,6 +137,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.watcher = build_repository(settings, app.state.metrics)
     app.state.registry = app.state.watcher.registry
+    app.state.admission = Admission.split(settings.max_inflight_bytes, settings.queue_timeout_s)
+    admission_metrics.register(app.state.admission, app.state.metrics.registry)
+    trimmer = Trimmer()  # after a burst of large work, the heap's free memory goes back
+    app.state.admission.bodies.on_idle = app.state.admission.decoding.on_idle = trimmer
+    app.state.drain = Drain()  # started by python -m app on SIGTERM
     install_error_handlers(app)
     _include_first(app, tfserving.predict_router)
     _include_first(app, v2_infer.router)
@@ -148,6 +159,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in routers:
         app.include_router(router)
     page.mount_static(app)
+    _document_limits(app, settings)
+    app.add_middleware(
+        TrafficGuard,
+        budget=app.state.admission.bodies,
+        body_timeout=settings.body_timeout_s,
+        drain=app.state.drain,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -161,6 +179,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(StartupFailureMiddleware)
     return app
+
+
+def _document_limits(app: FastAPI, settings: Settings) -> None:
+    """Have the OpenAPI document state this app's configured limits, not the defaults."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = predict.document_limits(generate(), settings)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _include_first(app: FastAPI, router: APIRouter) -> None:

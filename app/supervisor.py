@@ -20,6 +20,7 @@ from gunicorn.errors import HaltServer
 from prometheus_client.multiprocess import mark_process_dead
 from uvicorn_worker import UvicornWorker
 
+from app.traffic.drain import DrainingServer
 from app.workers import shared_dir
 
 
@@ -33,6 +34,19 @@ class Worker(UvicornWorker):
         # The app's logging skips looking up the process id of each record; gunicorn's own lines
         # (which uvicorn's go through here) print it.
         logging.logProcesses = True
+
+    async def _serve(self) -> None:
+        # UvicornWorker's own, with the draining server and the app's connection settings: the
+        # arbiter passes SIGTERM on to each worker, which then drains as a single process does.
+        self.config.app = self.wsgi
+        settings = self.wsgi.state.settings
+        self.config.limit_concurrency = settings.max_connections
+        self.config.timeout_graceful_shutdown = settings.shutdown_timeout_s
+        server = DrainingServer(self.config, self.wsgi.state.drain, settings.drain_seconds)
+        self._install_sigquit_handler()
+        await server.serve(sockets=self.sockets)
+        if not server.started:
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)
 
 
 def worker_exited(_arbiter: object, worker: Any) -> None:

@@ -16,7 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.app.samples import mnist_test_set, png
-from tests.app.server_process import Server, launcher_command, run_to_exit, running_server
+from tests.app.server_process import Server, run_to_exit, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,7 @@ def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("workers")
     # The default model alone: one compile to share, one load per worker to count.
     env = {"MNIST_WORKERS": "2", "MNIST_CACHE_DIR": str(root / "cache"), "MNIST_MODELS": "mnist"}
-    with running_server(env, root / "server.log", command=launcher_command) as server:
+    with running_server(env, root / "server.log") as server:
         yield server
 
 
@@ -168,7 +168,7 @@ def test_a_killed_worker_is_replaced_while_the_other_serves(workers: Server) -> 
 
 @pytest.mark.parametrize("value", ["0", "-1", "lots"])
 def test_bad_worker_counts_stop_start_up_with_one_line(value: str) -> None:
-    result = run_to_exit({"MNIST_WORKERS": value}, command=launcher_command)
+    result = run_to_exit({"MNIST_WORKERS": value})
     assert result.returncode != 0
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1, result.stdout
@@ -178,7 +178,7 @@ def test_bad_worker_counts_stop_start_up_with_one_line(value: str) -> None:
 def test_workers_that_cannot_start_stop_the_launcher(tmp_path: Path) -> None:
     """No model: every worker fails its start-up, and the supervisor gives up with an error."""
     result = run_to_exit(
-        {"MNIST_WORKERS": "2", "MNIST_MODEL_DIR": str(tmp_path)}, command=launcher_command
+        {"MNIST_WORKERS": "2", "MNIST_MODEL_DIR": str(tmp_path)},
     )
     assert result.returncode == 3, result.stdout
     assert "cannot start" in result.stdout

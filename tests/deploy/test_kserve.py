@@ -114,7 +114,7 @@ def test_the_services_speak_the_open_inference_protocol_v2() -> None:
 
 def test_probes_and_settings_are_the_apps() -> None:
     paths = set(create_app(Settings()).openapi()["paths"])
-    settings = {f"MNIST_{name.upper()}" for name in Settings.model_fields} | {"MNIST_DRAIN_SECONDS"}
+    settings = {f"MNIST_{name.upper()}" for name in Settings.model_fields}
     containers = [
         load(KSERVE / "inferenceservice.yaml")["spec"]["predictor"]["containers"][0],
         load(KSERVE / "servingruntime.yaml")["spec"]["containers"][0],

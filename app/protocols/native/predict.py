@@ -46,6 +46,7 @@ router = APIRouter(tags=["predict"], route_class=RequestOnlyRoute)
 
 # The body is parsed by .uploads (streaming, with limits), so it is described here by hand.
 _BINARY = {"type": "string", "format": "binary"}
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/bmp", "image/gif", "image/tiff", "image/webp")
 _OPENAPI: dict[str, Any] = {
     "parameters": query_parameters(PredictOptions),
     "requestBody": {
@@ -64,12 +65,15 @@ _OPENAPI: dict[str, Any] = {
                         FILES_FIELD: {
                             "type": "array",
                             "items": _BINARY,
+                            "minItems": 1,
+                            "maxItems": 64,  # MNIST_MAX_FILES: see document_limits()
                             "description": "One or more images, predicted in this order.",
                         }
                     },
-                }
+                },
+                "encoding": {FILES_FIELD: {"contentType": ", ".join(IMAGE_TYPES)}},
             },
-            "image/*": {"schema": _BINARY},
+            "image/*": {"schema": {**_BINARY, "minLength": 1}},
         },
     },
 }
@@ -108,6 +112,8 @@ _ERRORS = (
     errors.UnsupportedImageModeError,
     errors.NoInkError,
     errors.ModelNotReadyError,
+    errors.OverloadedError,
+    errors.BodyTimeoutError,
 )
 
 
@@ -160,7 +166,14 @@ async def _predict(request: Request, model: str | None, version: int | None) -> 
     served = registry.lease(model, version)
     try:
         uploads = await read_uploads(request, limits.uploads)
-        body = await infer(served, state.metrics, uploads, limits.images, limits.options(options))
+        body = await infer(
+            served,
+            state.metrics,
+            uploads,
+            limits.images,
+            limits.options(options),
+            state.admission.decoding,
+        )
     finally:
         served.release()
     return Response(orjson.dumps(body), media_type="application/json")
@@ -206,3 +219,14 @@ async def predict_with_model(request: Request) -> Response:
 async def predict_with_version(request: Request) -> Response:
     """Classify digit images with one version of the named model."""
     return await _predict(request, request.path_params["name"], path_version(request))
+
+
+def document_limits(openapi: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The OpenAPI document with this app's limits on the prediction routes' bodies."""
+    for route in router.routes:
+        assert isinstance(route, APIRoute)
+        operation = openapi["paths"][route.path_format]["post"]
+        content = operation["requestBody"]["content"]
+        files = content["multipart/form-data"]["schema"]["properties"][FILES_FIELD]
+        files["maxItems"] = settings.max_files
+    return openapi
