@@ -52,4 +52,9 @@ EXPOSE 8000
 # Slim images have no curl; urlopen raises (exit 1) on a refused connection or a 503.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/ready', timeout=4)"]
-CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log", "--loop", "uvloop", "--http", "httptools"]
+# python -m app: uvicorn (uvloop, httptools); MNIST_WORKERS > 1: gunicorn over that many uvicorn
+# workers (auto: one per core the container may use; their shared metrics files go to /tmp).
+# On SIGTERM (docker stop) readiness turns 503, the server serves MNIST_DRAIN_SECONDS more,
+# finishes what is in flight and exits 0. Allow it the time: `docker stop -t 40`, compose's
+# stop_grace_period, Kubernetes' terminationGracePeriodSeconds.
+CMD ["python", "-m", "app", "--host", "0.0.0.0", "--port", "8000"]

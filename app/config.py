@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.repository.layout import MODEL_NAME
 from app.repository.policy import PolicyError, VersionPolicy
+from app.workers import usable_cores
 
 MIB = 1024 * 1024
 _OFF = frozenset({"", "off", "none", "false", "0"})
@@ -119,6 +120,16 @@ class Settings(BaseSettings):
             " hand-off costs more than decoding a few tiny images); larger ones in a thread."
         ),
     )
+    min_confidence: Annotated[float | None, NoDecode] = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Default of POST /predict's min_confidence: a prediction whose confidence is below"
+            " it answers digit null with reason low_confidence (keeping its probabilities)."
+            " off (the default) always answers a digit."
+        ),
+    )
     log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
         default="info", description="Level of the service's JSON log lines."
     )
@@ -126,6 +137,81 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Origins allowed to call the API from a browser, comma-separated; * for any.",
     )
+    # Scale-out (python -m app): several server processes on one port.
+    workers: Annotated[int, NoDecode] = Field(
+        default=1,
+        ge=1,
+        le=512,
+        description=(
+            "Server processes sharing the port, each with its own copy of the models (compiled"
+            " once, through the compile cache); auto: one per usable core. Read by python -m app."
+        ),
+    )
+
+    # Staying up under load, slow clients and shutdown (admission control, timeouts, drain).
+    max_inflight_bytes: int = Field(
+        default=256 * MIB,
+        ge=2 * MIB,
+        description=(
+            "Memory budget for the work in flight: request bodies being held (about twice their"
+            " size) and images being decoded (from their pixel count), half each. Work that does"
+            " not fit waits up to queue_timeout_s, then gets 503 overloaded with Retry-After."
+        ),
+    )
+    queue_timeout_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="Longest a request waits for room in the memory budget before a 503.",
+    )
+    body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "Longest a request body may take to arrive once the server reads it; past it, 408"
+            " body_timeout and the connection is closed."
+        ),
+    )
+    keep_alive_s: int = Field(
+        default=5,
+        ge=1,
+        description="Idle keep-alive connections are closed after this long (uvicorn's).",
+    )
+    max_connections: int = Field(
+        default=4096,
+        ge=1,
+        description=(
+            "Connections (or requests in flight) above which uvicorn answers new requests 503"
+            " at once; a guard for the file-descriptor limit (uvicorn's limit_concurrency)."
+        ),
+    )
+    drain_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description=(
+            "On SIGTERM, readiness answers 503 at once and the server keeps serving this long"
+            " before it stops accepting connections; 0 skips the drain (python -m app only)."
+        ),
+    )
+    shutdown_timeout_s: int = Field(
+        default=30,
+        ge=1,
+        description=(
+            "After the drain, longest the server waits for requests in flight before it"
+            " cancels them (uvicorn's timeout_graceful_shutdown)."
+        ),
+    )
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _parse_workers(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text == "auto":
+                return usable_cores()
+            if not text.lstrip("+-").isdigit():
+                raise ValueError("must be a whole number of processes (1 or more) or auto")
+            return int(text)
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -159,9 +245,9 @@ class Settings(BaseSettings):
                 raise ValueError(str(exc)) from None
         return value
 
-    @field_validator("cache_dir", mode="before")
+    @field_validator("cache_dir", "min_confidence", mode="before")
     @classmethod
-    def _cache_off(cls, value: object) -> object:
+    def _off(cls, value: object) -> object:
         if isinstance(value, str) and value.strip().lower() in _OFF:
             return None
         return value

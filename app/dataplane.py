@@ -20,10 +20,11 @@ from typing import Any, TypeVar
 import anyio.to_thread
 import numpy as np
 import numpy.typing as npt
+from PIL import Image
 
 from app.contract import IMAGE_SIZE, Pixels, Probabilities
 from app.errors import ApiError
-from app.images.decoding import ImageLimits, Opened, prepare_image, read_header
+from app.images.decoding import ImageLimits, Opened, decode_cost, prepare_image, read_header
 from app.images.normalize import (
     NormalizeMode,
     Prepared,
@@ -33,6 +34,7 @@ from app.images.normalize import (
 from app.observability.metrics import Metrics
 from app.repository.registry import ServedVersion
 from app.runtime.servable import Servable
+from app.traffic.admission import ByteBudget
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,7 @@ class InferOptions:
     normalize: NormalizeMode = NormalizeMode.AUTO
     return_input: bool = False
     inline_max_bytes: int = 4096
+    min_confidence: float | None = None  # below it, "digit": null, "reason": "low_confidence"
 
 
 T = TypeVar("T")
@@ -76,8 +79,26 @@ def read_headers(uploads: Sequence[Upload], limits: ImageLimits) -> list[Opened]
 def prepare_all(
     uploads: Sequence[Upload], images: Sequence[Opened], mode: NormalizeMode
 ) -> list[Prepared]:
-    """Every upload's model input, in order, from the images :func:`read_headers` returned."""
-    return _each_file(uploads, lambda index: prepare_image(images[index], mode))
+    """Every upload's model input, in order, from the images :func:`read_headers` returned.
+
+    Each decoded picture is let go as soon as its input is made, so a request of many large
+    images holds one at a time, as :func:`decode_cost` assumes.
+    """
+
+    def prepare_one(index: int) -> Prepared:
+        image = images[index]
+        try:
+            return prepare_image(image, mode)
+        finally:
+            if isinstance(image, Image.Image):
+                image.close()
+
+    return _each_file(uploads, prepare_one)
+
+
+def decoding_cost(images: Sequence[Opened]) -> int:
+    """Memory the decoding of these images needs at its peak: they are decoded one by one."""
+    return max((decode_cost(image) for image in images), default=0)
 
 
 def quick_inputs(
@@ -126,6 +147,7 @@ def response_body(
     probabilities: npt.NDArray[np.float32],
     *,
     return_input: bool = False,
+    min_confidence: float | None = None,
 ) -> dict[str, Any]:
     """The ``POST /predict`` response (shaped like :class:`PredictResponse`) as plain data.
 
@@ -133,17 +155,21 @@ def response_body(
     models cost more than the whole model call.
     """
     digits = probabilities.argmax(axis=1)
-    predictions = [
-        {
-            "filename": upload.filename,
-            "digit": int(digit),
-            "confidence": float(row[digit]),
-            "probabilities": row.tolist(),
-            "normalized": item.normalized,
-            "input_image": encode_png_base64(item.pixels) if return_input else None,
-        }
-        for upload, item, row, digit in zip(uploads, inputs, probabilities, digits, strict=True)
-    ]
+    predictions = []
+    for upload, item, row, digit in zip(uploads, inputs, probabilities, digits, strict=True):
+        confidence = float(row[digit])
+        unsure = min_confidence is not None and confidence < min_confidence
+        predictions.append(
+            {
+                "filename": upload.filename,
+                "digit": None if unsure else int(digit),
+                "confidence": confidence,
+                "probabilities": row.tolist(),
+                "normalized": item.normalized,
+                "input_image": encode_png_base64(item.pixels) if return_input else None,
+                "reason": "low_confidence" if unsure else None,
+            }
+        )
     model = {"name": servable.name, "version": servable.version}
     return {"model": model, "predictions": predictions}
 
@@ -155,11 +181,19 @@ def predict_uploads(
     *,
     mode: NormalizeMode = NormalizeMode.AUTO,
     return_input: bool = False,
+    min_confidence: float | None = None,
 ) -> dict[str, Any]:
     """Decode, predict and build the response body of ``POST /predict`` in one blocking call."""
     inputs = prepare_all(uploads, images, mode)
     probabilities = servable.probabilities(stack(inputs))
-    return response_body(servable, uploads, inputs, probabilities, return_input=return_input)
+    return response_body(
+        servable,
+        uploads,
+        inputs,
+        probabilities,
+        return_input=return_input,
+        min_confidence=min_confidence,
+    )
 
 
 async def infer(
@@ -168,8 +202,12 @@ async def infer(
     uploads: Sequence[Upload],
     limits: ImageLimits,
     options: InferOptions,
+    budget: ByteBudget | None = None,
 ) -> dict[str, Any]:
-    """Predict every upload with a version leased from the registry (the caller releases it)."""
+    """Predict every upload with a version leased from the registry (the caller releases it).
+
+    Decoding in a thread first takes its estimated memory from ``budget`` (waiting for room).
+    """
     servable = served.servable
     assert servable is not None, "only available versions are leased"
     # Headers only (sizes, limits): cheap, and they decide where decoding runs.
@@ -179,20 +217,33 @@ async def infer(
     if inputs is None and served.batcher is None:
         # Decoding, the model call and the response all in one thread trip.
         work = partial(
-            predict_uploads, servable, uploads, images, mode=mode, return_input=return_input
+            predict_uploads,
+            servable,
+            uploads,
+            images,
+            mode=mode,
+            return_input=return_input,
+            min_confidence=options.min_confidence,
         )
-        body = await anyio.to_thread.run_sync(work)
+        body = await _in_thread(work, images, budget)
     else:
         if inputs is None:
-            inputs = await anyio.to_thread.run_sync(partial(prepare_all, uploads, images, mode))
+            work_inputs = partial(prepare_all, uploads, images, mode)
+            inputs = await _in_thread(work_inputs, images, budget)
         if served.batcher is None:
             probabilities = servable.probabilities(stack(inputs))
         else:
             probabilities = await served.batcher.predict(stack(inputs))
-        body = response_body(servable, uploads, inputs, probabilities, return_input=return_input)
-    _record(
-        served, metrics, len(uploads), [prediction["digit"] for prediction in body["predictions"]]
-    )
+        body = response_body(
+            servable,
+            uploads,
+            inputs,
+            probabilities,
+            return_input=return_input,
+            min_confidence=options.min_confidence,
+        )
+    answered = [p["digit"] for p in body["predictions"] if p["digit"] is not None]
+    _record(served, metrics, len(uploads), answered)
     return body
 
 
@@ -209,16 +260,30 @@ async def infer_files(
     uploads: Sequence[Upload],
     limits: ImageLimits,
     options: InferOptions,
+    budget: ByteBudget | None = None,
 ) -> tuple[list[Prepared], Probabilities]:
     """Decode and normalise encoded images as :func:`infer` does; their inputs and probabilities."""
     images = read_headers(uploads, limits)
     inputs = quick_inputs(uploads, images, options.normalize, options.inline_max_bytes)
     if inputs is None:
         work = partial(prepare_all, uploads, images, options.normalize)
-        inputs = await anyio.to_thread.run_sync(work)
+        inputs = await _in_thread(work, images, budget)
     probabilities = await _run_model(served, stack(inputs))
     _record(served, metrics, len(inputs), probabilities.argmax(axis=1).tolist())
     return inputs, probabilities
+
+
+async def _in_thread(
+    work: Callable[[], T], images: Sequence[Opened], budget: ByteBudget | None
+) -> T:
+    """``work()`` in a worker thread, holding the memory its decoding needs from ``budget``."""
+    if budget is None:
+        return await anyio.to_thread.run_sync(work)
+    taken = await budget.take(decoding_cost(images))
+    try:
+        return await anyio.to_thread.run_sync(work)
+    finally:
+        budget.give(taken)
 
 
 async def _run_model(served: ServedVersion, pixels: Pixels) -> Probabilities:

@@ -17,10 +17,17 @@ class ApiError(Exception):
     code: ClassVar[str] = "internal_error"
     example: ClassVar[str] = "the server failed to handle the request"
 
-    def __init__(self, message: str, *, details: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details: dict[str, Any] = dict(details or {})
+        self.headers: dict[str, str] = dict(headers or {})  # e.g. Retry-After, on the response
 
     def about_file(self, index: int, filename: str | None) -> ApiError:
         """Prefix the message with the upload it concerns, for multi-file requests."""
@@ -41,6 +48,12 @@ class NotFoundError(ApiError):
     """The resource does not exist."""
 
     status, code, example = 404, "not_found", "no such resource"
+
+
+class RequestTimeoutError(ApiError):
+    """The request did not arrive in time."""
+
+    status, code, example = 408, "request_timeout", "the request did not arrive in time"
 
 
 class PayloadTooLargeError(ApiError):
@@ -78,6 +91,12 @@ class EmptyBodyError(BadRequestError):
     """The request body is empty."""
 
     code, example = "empty_body", "the request body is empty: send an image"
+
+
+class BodyTimeoutError(RequestTimeoutError):
+    """The request body did not arrive within ``body_timeout_s``; the connection is closed."""
+
+    code, example = "body_timeout", "the request body did not arrive within 30 seconds"
 
 
 class BodyTooLargeError(PayloadTooLargeError):
@@ -186,3 +205,15 @@ class ModelNotReadyError(ServiceUnavailableError):
     """The model, or the version asked for, is not available (yet)."""
 
     code, example = "model_not_ready", "model 'mnist' has no version available yet"
+
+
+class OverloadedError(ServiceUnavailableError):
+    """The work in flight is at its memory budget and this request waited its longest for room."""
+
+    code, example = "overloaded", "the server is at capacity; retry after 1 second"
+
+
+class DrainingError(ServiceUnavailableError):
+    """The server is shutting down (SIGTERM): it finishes its requests but takes no new traffic."""
+
+    code, example = "draining", "the server is shutting down: send new requests elsewhere"

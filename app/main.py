@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi_offline import FastAPIOffline
@@ -34,7 +35,13 @@ from app.runtime.batching import MicroBatcher
 from app.runtime.cache import CompileCache
 from app.runtime.loader import ModelLoader
 from app.runtime.servable import Servable
+from app.traffic import metrics as admission_metrics
+from app.traffic.admission import Admission
+from app.traffic.allocator import Trimmer
+from app.traffic.drain import Drain
+from app.traffic.guard import TrafficGuard
 from app.web import page, weights
+from app.workers import start_worker, stop_worker
 
 DESCRIPTION = """
 Recognises handwritten digits with the models of a live model repository (TensorFlow Serving's
@@ -63,6 +70,7 @@ TAGS = [
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load the repository before the server accepts requests; keep it in step until shutdown."""
     watcher: RepositoryWatcher = app.state.watcher
+    worker = start_worker(app.state.metrics, app.state.settings.workers)
     await watcher.start()
     # Everything alive now (modules, routes, schemas, the models: ~70,000 objects) lives as
     # long as the process. Freezing it keeps the garbage collector from re-scanning it in every
@@ -72,6 +80,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await watcher.close()
+        stop_worker(app.state.metrics, worker)
         flush_logs()
 
 
@@ -128,6 +137,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.watcher = build_repository(settings, app.state.metrics)
     app.state.registry = app.state.watcher.registry
+    app.state.admission = Admission.split(settings.max_inflight_bytes, settings.queue_timeout_s)
+    admission_metrics.register(app.state.admission, app.state.metrics.registry)
+    trimmer = Trimmer()  # after a burst of large work, the heap's free memory goes back
+    app.state.admission.bodies.on_idle = app.state.admission.decoding.on_idle = trimmer
+    app.state.drain = Drain()  # started by python -m app on SIGTERM
     install_error_handlers(app)
     _include_first(app, tfserving.predict_router)
     _include_first(app, v2_infer.router)
@@ -145,6 +159,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in routers:
         app.include_router(router)
     page.mount_static(app)
+    _document_limits(app, settings)
+    app.add_middleware(
+        TrafficGuard,
+        budget=app.state.admission.bodies,
+        body_timeout=settings.body_timeout_s,
+        drain=app.state.drain,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -158,6 +179,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(StartupFailureMiddleware)
     return app
+
+
+def _document_limits(app: FastAPI, settings: Settings) -> None:
+    """Have the OpenAPI document state this app's configured limits, not the defaults."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = predict.document_limits(generate(), settings)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _include_first(app: FastAPI, router: APIRouter) -> None:

@@ -1,6 +1,6 @@
 """Digits that are not MNIST, as users send them: the development set for choosing augmentation.
 
-Sources, each a list of (upload picture, label), all built here, deterministically:
+Three sources, each a list of (upload picture, label), all built here, deterministically:
 
 - ``fonts``: digits typed in handwriting-style fonts on a 280x280 canvas (the page's size), at
   random sizes, places and slants, dark ink on white or light on black. The fonts are Debian
@@ -9,9 +9,7 @@ Sources, each a list of (upload picture, label), all built here, deterministical
 - ``strokes``: digits drawn the way the drawing page draws them (round 21-px pen on a 280x280
   canvas, white on black): a few stroke templates per digit, each jittered, resized and slanted.
 - ``scans``: real handwriting by 43 other people, scanned at 8x8 with 17 grey levels (UCI's
-  optical digits, bundled with scikit-learn), upscaled 4x with a white margin like a small scan;
-  ``scans_8x8``, ``scans_8x8_light`` and ``scans_cropped`` are the same digits cropped close as
-  UCI stores them (the ink touches the borders): raw 8x8 in either polarity, and 32x32.
+  optical digits, bundled with scikit-learn), upscaled 4x with a white margin like a small scan.
 """
 
 from __future__ import annotations
@@ -21,7 +19,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
 Sample = tuple[Image.Image, int]
@@ -200,56 +197,95 @@ def _draw(way: list[Stroke], rng: np.random.Generator) -> Image.Image:
 # --- scans ---------------------------------------------------------------------------------------
 
 
-def _uci(limit: int | None) -> list[tuple[npt.NDArray[np.uint8], int]]:
-    """UCI's 8x8 digits as dark ink on white paper, ``uint8`` grey levels (0..16 scaled)."""
+def scans(limit: int | None = None) -> list[Sample]:
+    """UCI's 8x8 handwritten digits (scikit-learn ships them), as 40x40 dark-on-white scans."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    return [
-        (255 - np.round(values * 255 / 16).astype(np.uint8), int(label))
-        for values, label in zip(bunch.images[:limit], bunch.target[:limit], strict=True)
-    ]
-
-
-def scans(limit: int | None = None) -> list[Sample]:
-    """UCI's 8x8 handwritten digits (scikit-learn ships them), as 40x40 dark-on-white scans."""
     samples: list[Sample] = []
-    for ink, label in _uci(limit):
+    for values, label in zip(bunch.images[:limit], bunch.target[:limit], strict=True):
         paper = np.full((12, 12), 255, np.uint8)
-        paper[2:10, 2:10] = ink
+        paper[2:10, 2:10] = 255 - np.round(values * 255 / 16).astype(np.uint8)
         picture = Image.fromarray(paper).resize((48, 48), Image.Resampling.BICUBIC)
-        samples.append((picture, label))
+        samples.append((picture, int(label)))
     return samples
-
-
-def scans_8x8(limit: int | None = None) -> list[Sample]:
-    """The same scans as they are: 8x8, the ink touching the borders, dark on white."""
-    return [(Image.fromarray(ink), label) for ink, label in _uci(limit)]
-
-
-def scans_8x8_light(limit: int | None = None) -> list[Sample]:
-    """The 8x8 scans inverted: light ink on black, as UCI stores them."""
-    return [(Image.fromarray(255 - ink), label) for ink, label in _uci(limit)]
-
-
-def scans_cropped(limit: int | None = None) -> list[Sample]:
-    """The 8x8 scans upscaled 4x without any margin (32x32, cropped close), dark on white."""
-    return [
-        (Image.fromarray(ink).resize((32, 32), Image.Resampling.BICUBIC), label)
-        for ink, label in _uci(limit)
-    ]
 
 
 SOURCES: dict[str, tuple[Callable[[], list[Sample]], str]] = {
     "fonts": (fonts, "handwriting-style fonts on a 280x280 canvas"),
     "strokes": (strokes, "strokes drawn with the page's pen on a 280x280 canvas"),
     "scans": (scans, "8x8 scans of 43 people's handwriting (UCI), upscaled"),
-    "scans_8x8": (scans_8x8, "the same 8x8 scans as they are, dark on white, no margin"),
-    "scans_8x8_light": (scans_8x8_light, "the same 8x8 scans, light on black, no margin"),
-    "scans_cropped": (scans_cropped, "the same scans upscaled to 32x32 without a margin"),
 }
 
 
 def iterate(source: str) -> Iterator[Sample]:
     """The samples of one source, by name."""
     yield from SOURCES[source][0]()
+
+
+# --- things that are not digits ---------------------------------------------------------------
+
+# Letters that are written like a digit (O and 0, l and 1, S and 5, ...) are left out: a model
+# may rightly be sure of them.
+LETTERS = "ACDEFHJKLMNPRUVWXYacdefhkmnprtuvwxy"
+
+
+def letters(per_font: int = 1, seed: int = 0) -> list[Image.Image]:
+    """Letters in the handwriting fonts, placed like the digits of :func:`fonts`."""
+    rng = np.random.default_rng(seed)
+    pictures = []
+    for path in installed_fonts():
+        for letter in LETTERS[: 12 * per_font]:
+            font = ImageFont.truetype(str(path), int(rng.uniform(110, 240)))
+            glyph = Image.new("L", (CANVAS * 2, CANVAS * 2), 0)
+            ImageDraw.Draw(glyph).text((CANVAS, CANVAS), letter, fill=255, font=font, anchor="mm")
+            box = glyph.getbbox()
+            if box is not None:
+                ink = glyph.crop(box)
+                ink.thumbnail((CANVAS - 8, CANVAS - 8))
+                pictures.append(_place(ink, rng, dark=rng.random() < 0.5))
+    return pictures
+
+
+def scribbles(count: int = 150, seed: int = 0) -> list[Image.Image]:
+    """Random pen scribbles on the page's canvas: a wandering line of 3 to 8 turns."""
+    rng = np.random.default_rng(seed)
+    pictures = []
+    for _ in range(count):
+        turns = int(rng.integers(3, 9))
+        points = [(float(x), float(y)) for x, y in rng.uniform(0.05, 0.95, size=(turns, 2))]
+        pictures.append(_draw([points], rng))
+    return pictures
+
+
+def _polygon(corners: int, start: float, step: int = 1) -> Stroke:
+    angles = [start + 360 * step * i / corners for i in range(corners + 1)]
+    return [(0.5 + 0.45 * math.cos(math.radians(a)), 0.5 - 0.45 * math.sin(math.radians(a)))
+            for a in angles]  # fmt: skip
+
+
+SHAPES: dict[str, list[Stroke]] = {
+    "triangle": [_polygon(3, 90)],
+    "square": [_polygon(4, 45)],
+    "star": [_polygon(5, 90, step=2)],
+    "plus": [[(0.5, 0.05), (0.5, 0.95)], [(0.05, 0.5), (0.95, 0.5)]],
+    "cross": [[(0.1, 0.1), (0.9, 0.9)], [(0.9, 0.1), (0.1, 0.9)]],
+    "hash": [[(0.35, 0.05), (0.3, 0.95)], [(0.7, 0.05), (0.65, 0.95)],
+             [(0.05, 0.35), (0.95, 0.35)], [(0.05, 0.65), (0.95, 0.65)]],
+    "arrow": [[(0.05, 0.5), (0.95, 0.5)], [(0.65, 0.2), (0.95, 0.5), (0.65, 0.8)]],
+    "smiley": [_arc(0.5, 0.5, 0.45, 0.45, 0, 360), _arc(0.5, 0.55, 0.25, 0.2, 200, 340),
+               [(0.35, 0.35), (0.36, 0.36)], [(0.65, 0.35), (0.66, 0.36)]],
+}  # fmt: skip
+
+
+def shapes(per_shape: int = 20, seed: int = 0) -> list[Image.Image]:
+    """Simple shapes drawn with the page's pen (no circle: it is a fair 0)."""
+    rng = np.random.default_rng(seed)
+    return [_draw(way, rng) for way in SHAPES.values() for _ in range(per_shape)]
+
+
+NOT_DIGITS: dict[str, Callable[[], list[Image.Image]]] = {
+    "letters": letters,
+    "scribbles": scribbles,
+    "shapes": shapes,
+}

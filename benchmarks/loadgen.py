@@ -130,6 +130,11 @@ class LoadResult:
         return float(np.quantile(self.latencies, quantile)) * 1000
 
 
+async def read_response(reader: asyncio.StreamReader) -> int:
+    """Read one response off ``reader``; its status."""
+    return await _read_response(reader)
+
+
 async def _read_response(reader: asyncio.StreamReader) -> int:
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
@@ -304,6 +309,21 @@ def uvicorn_argv(target: str, port: int, *extra: str) -> list[str]:
         "--log-level",
         "warning",
         *extra,
+    ]
+
+
+def service_argv(port: int) -> list[str]:
+    """The production command, ``python -m app`` (uvicorn on uvloop + httptools, drain)."""
+    return [
+        sys.executable,
+        "-m",
+        "app",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
     ]
 
 

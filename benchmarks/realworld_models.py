@@ -1,7 +1,8 @@
 """Accuracy of every model on digits that are not MNIST, per source, beside MNIST's test set.
 
-The sources (``benchmarks.digit_sources``) are built here: handwriting-style fonts and strokes
-drawn with the page's pen on a 280x280 canvas, and real 8x8 scans of other people's handwriting.
+The sources (``benchmarks.digit_sources`` and ``benchmarks.cropped_scans``) are built here:
+handwriting-style fonts and strokes drawn with the page's pen on a 280x280 canvas, and real 8x8
+scans of other people's handwriting, with a margin and cropped close as they are stored.
 Each upload goes through the service's own normalisation (``normalize=auto``), then through each
 model's SavedModel, so the table shows what a user of the service meets.
 
@@ -20,12 +21,15 @@ import numpy as np
 import numpy.typing as npt
 
 from app.images.normalize import BlankImageError, NormalizeMode, prepare
-from benchmarks.digit_sources import SOURCES, Sample
+from benchmarks.cropped_scans import CROPPED_SCANS
+from benchmarks.digit_sources import SOURCES as DIGIT_SOURCES
+from benchmarks.digit_sources import Sample
 from benchmarks.realworld_eval import REPO, default_data_dir, read_images_and_labels, saved_model
 from training import data
 from training.config import DEFAULT_MODEL_NAMES
 
 Pixels = npt.NDArray[np.uint8]
+SOURCES = {**DIGIT_SOURCES, **CROPPED_SCANS}
 
 
 def newest_version(name: str) -> Path | None:

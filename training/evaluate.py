@@ -51,6 +51,11 @@ def evaluate(model: DigitModel, images: Images, labels: Labels) -> Evaluation:
     )
 
 
+def logits_of(model: DigitModel, images: Images) -> npt.NDArray[np.float32]:
+    """The serving signature's logits for ``images``."""
+    return np.asarray(model.serve(tf.constant(images))["logits"].numpy())
+
+
 def report(evaluation: Evaluation) -> str:
     """The evaluation as text: accuracy, then the confusion matrix with per-digit accuracy."""
     header = "true\\pred " + " ".join(f"{digit:>5}" for digit in range(NUM_CLASSES)) + "   acc"

@@ -50,7 +50,8 @@ def run(
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ start-up chatter out
     import tensorflow as tf
 
-    from training.evaluate import Evaluation, evaluate, report
+    from training.calibrate import calibrate
+    from training.evaluate import Evaluation, evaluate, logits_of, report
     from training.export import export_model
     from training.models import build_model
     from training.train import History, Trainer
@@ -65,6 +66,16 @@ def run(
     )
     evaluation: Evaluation = evaluate(model, mnist.test_images, mnist.test_labels)
     print(report(evaluation))
+    calibration = None
+    if len(val_x):
+        fitted = calibrate(
+            logits_of(model, val_x), val_y, logits_of(model, mnist.test_images), mnist.test_labels
+        )
+        calibration = asdict(fitted)
+        print(
+            f"calibration: temperature {fitted.temperature:.3f} (fitted on the validation split);"
+            f" test ECE {fitted.test_ece_before:.2%} -> {fitted.test_ece_after:.2%}"
+        )
 
     metadata = {
         "architecture": config.model,
@@ -72,6 +83,7 @@ def run(
         "parameters": model.parameter_count(),
         "test_accuracy": evaluation.accuracy,
         "per_class_accuracy": evaluation.per_class_accuracy,
+        "calibration": calibration,
         "confusion_matrix": evaluation.confusion_matrix,
         "hyperparameters": hyperparameters(config, validation_size),
         "data_checksums": mnist.checksums,

@@ -2,9 +2,11 @@
 
 Lines go to standard error through a buffer, like nginx's buffered ``access_log``: writing and
 flushing each request's line separately cost a system call per request, ~6 % of a prediction's
-time. Buffered lines leave when 64 KiB have gathered, at least once a second, at once with any
-warning or error, and when the app shuts down (:func:`flush_logs`, called by the lifespan:
-uvicorn ends by re-raising the stop signal, so exit handlers never run).
+time. A writer thread writes buffered lines when 64 KiB have gathered, at least once a second,
+at once after any warning or error, and when the app shuts down (:func:`flush_logs`, called by
+the lifespan). Requests never wait for the destination: if it blocks (a pipe nobody reads) or is
+closed, only the writer waits or fails, and lines beyond a bounded backlog are dropped and
+counted.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 import sys
 import threading
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any
 
 import orjson
 
@@ -22,6 +24,14 @@ from app.observability.context import current_request_id
 
 # Attributes every LogRecord has; anything else was passed through ``extra=`` and is logged.
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# This process's worker number when several workers share the port (see app.workers).
+_worker: int | None = None
+
+
+def set_worker(number: int | None) -> None:
+    """Name the worker in every line from now on (None: a single server process)."""
+    global _worker
+    _worker = number
 
 
 class JsonFormatter(logging.Formatter):
@@ -37,64 +47,132 @@ class JsonFormatter(logging.Formatter):
         request_id = current_request_id()
         if request_id is not None:
             entry["request_id"] = request_id
+        if _worker is not None:
+            entry["worker"] = _worker
         entry.update((key, value) for key, value in vars(record).items() if key not in _STANDARD)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
 
 
-class BufferedStderrHandler(logging.StreamHandler[TextIO]):
-    """A stream handler on a buffered duplicate of stderr, flushed by a timer and by errors."""
+class BufferedStderrHandler(logging.Handler):
+    """Formats lines on the caller's thread; one writer thread writes them to standard error.
+
+    Logging never waits for the destination: a pipe nobody reads, a full disk, a closed
+    terminal stall the writer thread only. Lines wait in memory up to ``MAX_PENDING_BYTES``;
+    past that they are dropped and counted, and the writer says how many when it next writes.
+    Lines that cannot be written (the destination is closed) are counted in :attr:`lost`.
+    """
 
     BUFFER_BYTES = 64 * 1024
+    MAX_PENDING_BYTES = 4 * 1024 * 1024
 
     def __init__(self, flush_interval: float = 1.0) -> None:
-        super().__init__(_buffered_stderr(self.BUFFER_BYTES))
-        self._stopping = threading.Event()
-        self._flusher = threading.Thread(
-            target=self._flush_every, args=(flush_interval,), name="log-flush", daemon=True
+        super().__init__()
+        self._descriptor = _duplicate_stderr()
+        self._pending: list[str] = []
+        self._pending_bytes = 0
+        self._dropped = 0
+        self.lost = 0
+        self._wake = threading.Condition(threading.Lock())
+        self._urgent = False
+        self._closing = False
+        self._requested = 0  # flushes asked for, and flushes done: flush_buffer() waits on them
+        self._completed = 0
+        self._writer = threading.Thread(
+            target=self._write_loop, args=(flush_interval,), name="log-writer", daemon=True
         )
-        self._flusher.start()
+        self._writer.start()
 
     def emit(self, record: logging.LogRecord) -> None:
-        super().emit(record)
-        if record.levelno >= logging.WARNING:
-            self.flush_buffer()
+        try:
+            line = self.format(record) + "\n"
+        except Exception:
+            self.handleError(record)
+            return
+        with self._wake:
+            if self._pending_bytes + len(line) > self.MAX_PENDING_BYTES:
+                self._dropped += 1
+                return
+            self._pending.append(line)
+            self._pending_bytes += len(line)
+            if record.levelno >= logging.WARNING or self._pending_bytes >= self.BUFFER_BYTES:
+                self._urgent = True
+                self._wake.notify_all()
 
     def flush(self) -> None:
-        # StreamHandler.emit flushes after every line; leaving the line in the buffer is the point.
+        # Called by logging after each line in some setups; writing is the writer's job.
         pass
 
-    def flush_buffer(self) -> None:
-        """Write out whatever is buffered."""
-        self.acquire()
-        try:
-            if not self.stream.closed:
-                self.stream.flush()
-        finally:
-            self.release()
+    def flush_buffer(self, timeout: float = 1.0) -> bool:
+        """Have what is buffered written now; wait for it at most ``timeout`` s (True: written)."""
+        with self._wake:
+            self._requested += 1
+            goal = self._requested
+            self._urgent = True
+            self._wake.notify_all()
+            return self._wake.wait_for(lambda: self._completed >= goal, timeout)
 
     def close(self) -> None:
-        self._stopping.set()
-        self.flush_buffer()
+        with self._wake:
+            self._closing = True
+            self._wake.notify_all()
+        self._writer.join(timeout=2.0)  # a destination that never drains must not hang exit
+        if self._descriptor is not None and not self._writer.is_alive():
+            os.close(self._descriptor)
+            self._descriptor = None
         super().close()
-        if self.stream is not sys.stderr:
-            self.stream.close()
 
-    def _flush_every(self, interval: float) -> None:
-        while not self._stopping.wait(interval):
-            self.flush_buffer()
+    def _write_loop(self, interval: float) -> None:
+        while True:
+            with self._wake:
+                if not (self._urgent or self._closing):
+                    self._wake.wait(interval)
+                lines, self._pending, self._pending_bytes = self._pending, [], 0
+                dropped, self._dropped = self._dropped, 0
+                goal, closing, self._urgent = self._requested, self._closing, False
+            if dropped:
+                lines.insert(0, _dropped_line(dropped))
+            if lines and not self._write("".join(lines)):
+                with self._wake:
+                    self.lost += len(lines)
+            with self._wake:
+                self._completed = goal
+                self._wake.notify_all()
+            if closing:
+                return
+
+    def _write(self, text: str) -> bool:
+        try:
+            if self._descriptor is None:
+                sys.stderr.write(text)
+                sys.stderr.flush()
+                return True
+            data = memoryview(text.encode("utf-8", "backslashreplace"))
+            while data:
+                data = data[os.write(self._descriptor, data) :]
+        except (OSError, ValueError):  # closed pipe, full disk, closed stream
+            return False
+        return True
 
 
-def _buffered_stderr(size: int) -> TextIO:
+def _dropped_line(count: int) -> str:
+    entry = {
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "level": "warning",
+        "logger": "app.logs",
+        "message": f"{count} log lines dropped: the log destination did not keep up",
+        "dropped": count,
+    }
+    return orjson.dumps(entry).decode() + "\n"
+
+
+def _duplicate_stderr() -> int | None:
+    """A duplicate of stderr's descriptor (closing it leaves stderr open), or None."""
     try:
-        descriptor = sys.stderr.fileno()
+        return os.dup(sys.stderr.fileno())
     except (AttributeError, OSError, ValueError):
-        return sys.stderr  # e.g. captured by a test runner: unbuffered, still correct
-    # A duplicate descriptor, so closing this stream leaves the process's stderr open.
-    return os.fdopen(
-        os.dup(descriptor), "w", buffering=size, encoding="utf-8", errors="backslashreplace"
-    )
+        return None  # e.g. captured by a test runner: written through sys.stderr instead
 
 
 def flush_logs() -> None:

@@ -3,7 +3,8 @@
 Each app gets its own registry (tests build many apps in one process; the global registry would
 reject the second one's metrics as duplicates). What every request updates is kept in
 :mod:`.tallies`, which cost a fraction of prometheus_client's locked metrics; the rest (model
-loads, the repository, the process) are prometheus_client's own.
+loads, the repository, the process) are prometheus_client's own. With several workers on one
+port, :mod:`.multiprocess` merges every worker's metrics into each scrape.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from prometheus_client import (
 from prometheus_client.process_collector import ProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.observability.multiprocess import WorkerMetrics
 from app.observability.tallies import CounterTally, HistogramTally, TallyCollector
+from app.workers import shared_dir
 
 # Requests take from ~100 µs (a prediction) to a few ms (a weights figure).
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0)
@@ -39,7 +42,18 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        ProcessCollector(registry=self.registry)  # process_resident_memory_bytes, cpu, fds
+        self.worker: WorkerMetrics | None = None  # set when several workers share the port
+        self.shared_dir = shared_dir()
+        if self.shared_dir is None:
+            ProcessCollector(registry=self.registry)  # process_resident_memory_bytes, cpu, fds
+        else:
+            # A scrape reaches one worker: the process collector would describe only that one.
+            self.worker_memory = Gauge(
+                "mnist_worker_resident_memory_bytes",
+                "Resident memory of each live worker process (label pid).",
+                registry=self.registry,
+                multiprocess_mode="liveall",
+            )
         self.requests = CounterTally(
             "http_requests",
             "HTTP requests answered, by method, route template and status code.",
@@ -77,9 +91,10 @@ class Metrics:
         )
         self.versions_loaded = Gauge(
             "mnist_model_versions_loaded",
-            "Versions of each model available for requests.",
+            "Versions of each model available for requests (with several workers: in every one).",
             ["model"],
             registry=self.registry,
+            multiprocess_mode="livemin",
         )
         self.load_seconds = Histogram(
             "mnist_model_load_seconds",
@@ -128,8 +143,27 @@ class Metrics:
         self.requests.add((method, route, status))
         self.latency.observe((method, route), seconds)
 
+    def start_worker(self) -> None:
+        """Share this worker's metrics with the others (only when several share the port)."""
+        if self.shared_dir is not None and self.worker is None:
+            tallies = (
+                self.requests,
+                self.latency,
+                self.batch_size,
+                self.predictions,
+                self.model_requests,
+            )
+            self.worker = WorkerMetrics(self.shared_dir, tallies, self.worker_memory)
+
+    def stop_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+
     def exposition(self) -> bytes:
-        """The registry in Prometheus text format."""
+        """The registry in Prometheus text format (every worker's, merged, with several)."""
+        if self.worker is not None:
+            return self.worker.exposition()
         return generate_latest(self.registry)
 
 

@@ -23,7 +23,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
 
 # How prometheus_client writes a bucket's bound ("0.005", "1.0"); untyped upstream.
-_bound_text: Callable[[float], str] = floatToGoString
+bound_text: Callable[[float], str] = floatToGoString
 
 
 def _as_text(key: tuple[Hashable, ...]) -> Sequence[str]:
@@ -80,7 +80,7 @@ class HistogramTally:
 
     def family(self) -> HistogramMetricFamily:
         family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
-        names = [_bound_text(bound) for bound in self.bounds] + ["+Inf"]
+        names = [bound_text(bound) for bound in self.bounds] + ["+Inf"]
         for key, series in list(self.series.items()):
             cumulative, buckets = 0, []
             for name, count in zip(names, list(series.counts), strict=True):

@@ -8,7 +8,7 @@ native API's 422s become 400s here), an unknown model or version a 404, a body o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 import orjson
@@ -35,8 +35,12 @@ class StandardErrorBody(BaseModel):
 _MEANINGS = {
     400: "The request breaks a rule of the protocol or of the model's input.",
     404: "No such model or version.",
+    408: "The request body did not arrive in time; the connection is closed.",
     413: "The request body is over the configured limit.",
-    503: "The model (or that version) is not available right now.",
+    503: (
+        "The model (or that version) is not available right now, or the server is at capacity"
+        " (then with Retry-After)."
+    ),
 }
 
 
@@ -48,9 +52,11 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def error_response(status: int, message: str) -> Response:
+def error_response(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
     """``{"error": message}`` with the request id in its header."""
-    response = Response(orjson.dumps({"error": message}), status, media_type="application/json")
+    response = Response(
+        orjson.dumps({"error": message}), status, headers=headers, media_type="application/json"
+    )
     request_id = current_request_id()
     if request_id is not None:
         response.headers[REQUEST_ID_HEADER] = request_id
@@ -59,15 +65,48 @@ def error_response(status: int, message: str) -> Response:
 
 def render(exc: ApiError) -> Response:
     status = 400 if isinstance(exc, UnprocessableContentError) else exc.status
-    return error_response(status, exc.message)
+    return error_response(status, exc.message, exc.headers)
+
+
+# The path parameters of the standard protocols' routes, for their OpenAPI entries (the
+# endpoints read them from the request themselves, so FastAPI cannot see them).
+PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "name": {
+        "description": "A model in the repository.",
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$"},
+        "example": "mnist",
+    },
+    "version": {
+        "description": "One of the model's versions (a number; anything else is a 404).",
+        "schema": {"type": "integer", "minimum": 1},
+        "example": 1,
+    },
+    "label": {
+        "description": "A version label (none are configured: always a 404 naming the versions).",
+        "schema": {"type": "string", "minLength": 1},
+        "example": "stable",
+    },
+}
 
 
 class StandardRoute(APIRoute):
     """A documented route whose endpoint takes the bare request; errors in the plain shape.
 
     As for the native prediction routes, FastAPI's per-request parameter machinery is skipped:
-    these endpoints read their path parameters and body themselves.
+    these endpoints read their path parameters and body themselves, and the route documents
+    the path parameters from :data:`PATH_PARAMETERS`.
     """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        documented = [
+            {"name": name, "in": "path", "required": True, **PATH_PARAMETERS[name]}
+            for name in self.param_convertors
+        ]
+        if documented:
+            extra = dict(self.openapi_extra or {})
+            extra["parameters"] = [*documented, *extra.get("parameters", [])]
+            self.openapi_extra = extra
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         endpoint: Callable[[Request], Coroutine[Any, Any, Response]] = self.endpoint

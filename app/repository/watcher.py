@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -27,6 +28,9 @@ from app.runtime.loader import LoadRequest, ModelLoader
 from app.runtime.servable import ModelLoadError
 
 logger = logging.getLogger("app.repository")
+_CHANGED_WHILE_LOADING = (
+    "its folder was removed or changed while it loaded; tried again once its files stay put"
+)
 
 
 class RepositoryWatcher:
@@ -163,8 +167,18 @@ class RepositoryWatcher:
                 reason = f"loading was interrupted: {type(exc).__name__}: {exc}"
                 self.registry.set_state(request.name, request.version, VersionState.ERROR, reason)
             raise
+        # A folder may have changed while it loaded (removed, replaced, still being copied):
+        # what was loaded is then not what is on disk, so it is not swapped in.
+        names = sorted({request.name for request in plan})
+        now = await anyio.to_thread.run_sync(scan_models, self.root, names)
         for outcome in outcomes:
             request = outcome.request
+            scanned = folders[request.name].versions[request.version].signature
+            current = now.get(request.name)
+            still = current.versions.get(request.version) if current is not None else None
+            if outcome.servable is not None and (still is None or still.signature != scanned):
+                outcome.servable.close()
+                outcome = dataclasses.replace(outcome, servable=None, error=_CHANGED_WHILE_LOADING)
             if self.metrics is not None:
                 self.metrics.observe_load(
                     request.name, outcome.seconds, outcome.cache, outcome.error is None

@@ -1,4 +1,4 @@
-"""Running the real service as a child process: ``python -m uvicorn app.main:app``."""
+"""Running the real service as a child process: ``python -m app``, the README's run command."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,21 +30,23 @@ def free_port() -> int:
         return port
 
 
-def uvicorn_command(port: int) -> list[str]:
-    """The README's run command, on a local port."""
-    return [
-        sys.executable, "-m", "uvicorn", "app.main:app",
-        "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-    ]  # fmt: skip
+def service_command(port: int) -> list[str]:
+    """The README's run command, ``python -m app`` (it reads MNIST_WORKERS), on a local port."""
+    return [sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(port)]
 
 
 def service_env(env: Mapping[str, str]) -> dict[str, str]:
     """The test process's environment without MNIST_* settings, plus ``env``.
 
-    The servers share the session's compile cache unless ``env`` names another one.
+    The servers share the session's compile cache unless ``env`` names another one, and stop
+    at once on SIGTERM (no drain period) unless ``env`` sets ``MNIST_DRAIN_SECONDS``.
     """
     clean = {key: value for key, value in os.environ.items() if not key.startswith("MNIST_")}
-    defaults = {"PYTHONUNBUFFERED": "1", "MNIST_CACHE_DIR": str(SESSION_CACHE)}
+    defaults = {
+        "PYTHONUNBUFFERED": "1",
+        "MNIST_CACHE_DIR": str(SESSION_CACHE),
+        "MNIST_DRAIN_SECONDS": "0",
+    }
     return {**clean, **defaults, **env}
 
 
@@ -62,12 +64,14 @@ class Server:
 
 
 @contextmanager
-def running_server(env: Mapping[str, str], log: Path) -> Iterator[Server]:
+def running_server(
+    env: Mapping[str, str], log: Path, command: Callable[[int], list[str]] = service_command
+) -> Iterator[Server]:
     """Start the service, wait until it is ready, stop it afterwards."""
     port = free_port()
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            uvicorn_command(port), cwd=REPO, env=service_env(env), stdout=sink, stderr=sink
+            command(port), cwd=REPO, env=service_env(env), stdout=sink, stderr=sink
         )
     server = Server(url=f"http://127.0.0.1:{port}", port=port, log=log, process=process)
     try:
@@ -96,10 +100,12 @@ def wait_ready(server: Server) -> None:
     raise AssertionError(f"the server was not ready in time:\n{server.output()}")
 
 
-def run_to_exit(env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+def run_to_exit(
+    env: Mapping[str, str], command: Callable[[int], list[str]] = service_command
+) -> subprocess.CompletedProcess[str]:
     """Start the service expecting it to give up; its combined output and exit code."""
     return subprocess.run(
-        uvicorn_command(free_port()),
+        command(free_port()),
         cwd=REPO,
         env=service_env(env),
         stdout=subprocess.PIPE,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from app.config import Settings
+from app.config import Settings, settings_from_environment
 from app.repository.policy import VersionPolicy
 
 
@@ -71,12 +71,43 @@ def test_cors_origins_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
         ("MNIST_MODELS", "mnist,../etc"),
         ("MNIST_POLL_SECONDS", "-1"),
         ("MNIST_LOG_LEVEL", "loud"),
+        ("MNIST_WORKERS", "0"),
+        ("MNIST_WORKERS", "-2"),
+        ("MNIST_WORKERS", "two"),
+        ("MNIST_WORKERS", "1.5"),
+        ("MNIST_WORKERS", ""),
     ],
 )
 def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=name.removeprefix("MNIST_").lower()):
         Settings()
+
+
+@pytest.mark.parametrize(("value", "expected"), [("1", 1), (" 3 ", 3), ("16", 16)])
+def test_workers_as_a_number(monkeypatch: pytest.MonkeyPatch, value: str, expected: int) -> None:
+    monkeypatch.setenv("MNIST_WORKERS", value)
+    assert Settings().workers == expected
+
+
+def test_workers_default_to_one_and_auto_to_the_usable_cores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("MNIST_WORKERS", raising=False)
+    assert Settings().workers == 1
+    monkeypatch.setenv("MNIST_WORKERS", "AUTO")
+    monkeypatch.setattr("app.config.usable_cores", lambda: 7)
+    assert Settings().workers == 7
+
+
+def test_invalid_workers_stop_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MNIST_WORKERS", "many")
+    with pytest.raises(SystemExit) as stopped:
+        settings_from_environment()
+    message = str(stopped.value)
+    assert "\n" not in message
+    assert message.startswith("invalid settings: MNIST_WORKERS:")
+    assert "or auto" in message
 
 
 def test_every_setting_is_documented() -> None:

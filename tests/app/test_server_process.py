@@ -35,16 +35,24 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def savedmodel_predictions(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Digits and probabilities straight from the committed SavedModel."""
+    """Digits straight from the committed SavedModel, and its logits calibrated as recorded."""
     import tensorflow as tf
+
+    from training.calibrate import softmax
 
     serve = tf.saved_model.load(str(COMMITTED_MODEL)).signatures["serving_default"]
     outputs = serve(images=tf.constant(images))
-    return np.asarray(outputs["digit"]), np.asarray(outputs["probabilities"])
+    metadata = json.loads((COMMITTED_MODEL / "metadata.json").read_text())
+    temperature = metadata["calibration"]["temperature"]
+    assert temperature != 1.0  # so that serving the uncalibrated probabilities would fail
+    return np.asarray(outputs["digit"]), softmax(np.asarray(outputs["logits"]), temperature)
 
 
 def test_serves_the_committed_model_exactly(server: Server) -> None:
-    """MNIST test images sent as PNGs get the SavedModel's own predictions for those arrays."""
+    """MNIST test images sent as PNGs get the SavedModel's own predictions for those arrays.
+
+    Its own digits, and its own logits over the temperature training fitted (metadata.json).
+    """
     images, labels = mnist_test_set(count=128)
     digits, probabilities = savedmodel_predictions(images)
     received = []

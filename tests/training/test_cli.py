@@ -20,7 +20,7 @@ from training.data import FILES, load_mnist
 REPO = Path(__file__).parents[2]
 CONTRACT_KEYS = {
     "name", "version", "architecture", "description", "parameters", "test_accuracy",
-    "per_class_accuracy", "confusion_matrix",
+    "per_class_accuracy", "confusion_matrix", "calibration",
     "hyperparameters", "data_checksums", "tensorflow_version", "training_seconds", "created_at",
     "train_examples", "validation_examples", "test_examples", "validation_accuracy",
 }  # fmt: skip

@@ -57,7 +57,9 @@ def error_response(
 
 async def _api_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message, details=exc.details)
+    return error_response(
+        exc.status, exc.code, exc.message, details=exc.details, headers=exc.headers
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

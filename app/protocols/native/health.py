@@ -21,10 +21,14 @@ async def live() -> LiveResponse:
 @router.get(
     "/ready",
     response_model=ReadyResponse,
-    responses=error_responses(errors.ModelNotReadyError),
+    responses=error_responses(errors.ModelNotReadyError, errors.DrainingError),
 )
 async def ready(request: Request) -> ReadyResponse:
-    """200 once every required model has a version available, 503 before (saying which)."""
+    """200 once every required model has a version available; 503 before, and while draining."""
+    if request.app.state.drain.active:
+        raise errors.DrainingError(
+            "the server is shutting down: it finishes its requests but takes no new ones"
+        )
     registry: ModelRegistry = request.app.state.registry
     missing = registry.missing_required()
     default = registry.models.get(registry.default_model)

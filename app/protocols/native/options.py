@@ -28,6 +28,17 @@ class PredictOptions(BaseModel):
     return_input: bool = Field(
         default=False, description="Also return the 28x28 image the model saw, as base64 PNG."
     )
+    min_confidence: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Answer only when sure: a prediction whose confidence (calibrated probability of"
+            " its digit) is below this gives `digit: null` and `reason: low_confidence`, with"
+            " its probabilities. Default: the server's MNIST_MIN_CONFIDENCE (off unless set);"
+            " 0 always answers."
+        ),
+    )
 
     @classmethod
     def from_request(cls, request: Request) -> PredictOptions:
@@ -50,7 +61,8 @@ def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     parameters = []
     for name, info in model.model_fields.items():
         assert info.annotation is not None, f"{model.__name__}.{name} needs a type"
-        adapter: TypeAdapter[Any] = TypeAdapter(info.annotation)
+        # The field's constraints (ge, le, ...) are in its metadata, not its annotation.
+        adapter: TypeAdapter[Any] = TypeAdapter(info.rebuild_annotation())
         schema = adapter.json_schema()
         schema.pop("description", None)  # an enum's docstring, meant for developers
         schema["default"] = adapter.dump_python(info.default, mode="json")

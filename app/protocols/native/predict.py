@@ -46,6 +46,7 @@ router = APIRouter(tags=["predict"], route_class=RequestOnlyRoute)
 
 # The body is parsed by .uploads (streaming, with limits), so it is described here by hand.
 _BINARY = {"type": "string", "format": "binary"}
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/bmp", "image/gif", "image/tiff", "image/webp")
 _OPENAPI: dict[str, Any] = {
     "parameters": query_parameters(PredictOptions),
     "requestBody": {
@@ -64,12 +65,15 @@ _OPENAPI: dict[str, Any] = {
                         FILES_FIELD: {
                             "type": "array",
                             "items": _BINARY,
+                            "minItems": 1,
+                            "maxItems": 64,  # MNIST_MAX_FILES: see document_limits()
                             "description": "One or more images, predicted in this order.",
                         }
                     },
-                }
+                },
+                "encoding": {FILES_FIELD: {"contentType": ", ".join(IMAGE_TYPES)}},
             },
-            "image/*": {"schema": _BINARY},
+            "image/*": {"schema": {**_BINARY, "minLength": 1}},
         },
     },
 }
@@ -108,6 +112,8 @@ _ERRORS = (
     errors.UnsupportedImageModeError,
     errors.NoInkError,
     errors.ModelNotReadyError,
+    errors.OverloadedError,
+    errors.BodyTimeoutError,
 )
 
 
@@ -128,7 +134,10 @@ class PredictLimits:
         return cls(
             UploadLimits(max_bytes=settings.max_upload_bytes, max_files=settings.max_files),
             ImageLimits(max_side=settings.max_image_side, max_pixels=settings.max_image_pixels),
-            InferOptions(inline_max_bytes=settings.inline_work_max_bytes),
+            InferOptions(
+                inline_max_bytes=settings.inline_work_max_bytes,
+                min_confidence=settings.min_confidence,
+            ),
         )
 
     def options(self, query: PredictOptions) -> InferOptions:
@@ -139,6 +148,11 @@ class PredictLimits:
             normalize=query.normalize,
             return_input=query.return_input,
             inline_max_bytes=self.default_options.inline_max_bytes,
+            min_confidence=(
+                self.default_options.min_confidence
+                if query.min_confidence is None
+                else query.min_confidence
+            ),
         )
 
 
@@ -152,7 +166,14 @@ async def _predict(request: Request, model: str | None, version: int | None) -> 
     served = registry.lease(model, version)
     try:
         uploads = await read_uploads(request, limits.uploads)
-        body = await infer(served, state.metrics, uploads, limits.images, limits.options(options))
+        body = await infer(
+            served,
+            state.metrics,
+            uploads,
+            limits.images,
+            limits.options(options),
+            state.admission.decoding,
+        )
     finally:
         served.release()
     return Response(orjson.dumps(body), media_type="application/json")
@@ -198,3 +219,14 @@ async def predict_with_model(request: Request) -> Response:
 async def predict_with_version(request: Request) -> Response:
     """Classify digit images with one version of the named model."""
     return await _predict(request, request.path_params["name"], path_version(request))
+
+
+def document_limits(openapi: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The OpenAPI document with this app's limits on the prediction routes' bodies."""
+    for route in router.routes:
+        assert isinstance(route, APIRoute)
+        operation = openapi["paths"][route.path_format]["post"]
+        content = operation["requestBody"]["content"]
+        files = content["multipart/form-data"]["schema"]["properties"][FILES_FIELD]
+        files["maxItems"] = settings.max_files
+    return openapi

@@ -167,7 +167,12 @@ async def _predict(request: Request, version: int | None) -> Response:
                     f"the request holds {len(uploads)} images; send 1 to {limits.uploads.max_files}"
                 )
             _, probabilities = await infer_files(
-                served, state.metrics, uploads, limits.images, limits.default_options
+                served,
+                state.metrics,
+                uploads,
+                limits.images,
+                limits.default_options,
+                state.admission.decoding,
             )
         else:
             assert parsed.pixels is not None
@@ -182,14 +187,84 @@ async def _predict(request: Request, version: int | None) -> Response:
     )
 
 
-@predict_router.post("/v1/models/{name}:predict", responses=documented(400, 404, 413, 503))
+# The body is parsed by .codec, so it is described here by hand.
+_IMAGE = {
+    "description": (
+        "One image: grey levels 0-255 or floats in [0, 1], as 28x28 rows, 28x28x1, or 784"
+        ' values; or an encoded file as {"b64": "<base64 PNG/JPEG/...>"}.'
+    ),
+    "oneOf": [
+        {"type": "array", "minItems": 28, "maxItems": 784},
+        {
+            "type": "object",
+            "required": ["b64"],
+            "properties": {"b64": {"type": "string", "contentEncoding": "base64"}},
+        },
+    ],
+}
+_IMAGES = {"type": "array", "minItems": 1, "maxItems": 64, "items": _IMAGE}
+PREDICT_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": (
+            "TF Serving's REST predict request: `instances` (one image per row) or `inputs`"
+            " (columnar), either the images themselves or an object naming the input `images`."
+        ),
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "signature_name": {"type": "string", "enum": [SERVING_SIGNATURE]},
+                        "instances": {
+                            "oneOf": [
+                                _IMAGES,
+                                {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "maxItems": 64,
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["images"],
+                                        "properties": {"images": _IMAGE},
+                                        "additionalProperties": False,
+                                    },
+                                },
+                            ]
+                        },
+                        "inputs": {
+                            "oneOf": [
+                                _IMAGES,
+                                {
+                                    "type": "object",
+                                    "required": ["images"],
+                                    "properties": {"images": _IMAGES},
+                                    "additionalProperties": False,
+                                },
+                            ]
+                        },
+                    },
+                    "oneOf": [{"required": ["instances"]}, {"required": ["inputs"]}],
+                }
+            }
+        },
+    }
+}
+_PREDICT_ERRORS = documented(400, 404, 408, 413, 503)
+
+
+@predict_router.post(
+    "/v1/models/{name}:predict", openapi_extra=PREDICT_OPENAPI, responses=_PREDICT_ERRORS
+)
 async def predict(request: Request) -> Response:
     """Predict with the newest available version: TF Serving (and KServe v1) REST."""
     return await _predict(request, None)
 
 
 @predict_router.post(
-    "/v1/models/{name}/versions/{version}:predict", responses=documented(400, 404, 413, 503)
+    "/v1/models/{name}/versions/{version}:predict",
+    openapi_extra=PREDICT_OPENAPI,
+    responses=_PREDICT_ERRORS,
 )
 async def predict_version(request: Request) -> Response:
     """Predict with one version: TF Serving REST."""

@@ -66,7 +66,7 @@ async def _infer(request: Request, name: str, version: int | None) -> Response:
             options = _options(parsed, limits.default_options)
             uploads = [Upload(data) for data in images.data]
             _, probabilities = await infer_files(
-                served, state.metrics, uploads, limits.images, options
+                served, state.metrics, uploads, limits.images, options, state.admission.decoding
             )
         else:
             assert isinstance(images.data, np.ndarray)
@@ -150,7 +150,9 @@ def _classification(probabilities: Probabilities, output: RequestedOutput) -> Ou
 
 
 @router.post(
-    "/v2/models/{name}/infer", openapi_extra=INFER_OPENAPI, responses=documented(400, 404, 413, 503)
+    "/v2/models/{name}/infer",
+    openapi_extra=INFER_OPENAPI,
+    responses=documented(400, 404, 408, 413, 503),
 )
 async def infer(request: Request) -> Response:
     """Predict with the newest available version: Open Inference Protocol v2, JSON or binary."""
@@ -160,7 +162,7 @@ async def infer(request: Request) -> Response:
 @router.post(
     "/v2/models/{name}/versions/{version}/infer",
     openapi_extra=INFER_OPENAPI,
-    responses=documented(400, 404, 413, 503),
+    responses=documented(400, 404, 408, 413, 503),
 )
 async def infer_version(request: Request) -> Response:
     """Predict with one version: Open Inference Protocol v2, JSON or binary tensors."""

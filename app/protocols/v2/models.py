@@ -22,6 +22,7 @@ from app.protocols.standard_errors import ProtocolError, StandardRoute, document
 from app.protocols.v2.infer import DIGIT
 from app.repository.registry import ModelRecord, ModelRegistry, VersionState, unknown_version
 from app.repository.watcher import RepositoryWatcher
+from app.traffic.drain import Drain
 
 SERVER_NAME = "mnist-serving"
 # Exactly the extensions implemented, as GET /v2 must list them.
@@ -51,6 +52,12 @@ def _registry(request: Request) -> ModelRegistry:
     return registry
 
 
+def _draining(request: Request) -> bool:
+    """Whether SIGTERM started the drain: readiness turns 503 so that traffic moves away."""
+    drain: Drain = request.app.state.drain
+    return drain.active
+
+
 def _record(request: Request) -> ModelRecord:
     return _registry(request).record_of(request.path_params["name"])
 
@@ -61,10 +68,25 @@ async def live(request: Request) -> Response:
     return _json({"live": True})
 
 
-@router.get("/v2/health/ready", responses=documented(503))
+def _readiness(*fields: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses of a readiness route: the same JSON object for 200 and 503."""
+    properties: dict[str, Any] = {"name": {"type": "string"}, "ready": {"type": "boolean"}}
+    schema = {
+        "type": "object",
+        "required": list(fields),
+        "properties": {field: properties[field] for field in fields},
+    }
+    content = {"application/json": {"schema": schema}}
+    return {
+        200: {"description": "Ready.", "content": content},
+        503: {"description": "Not ready (or the server is draining).", "content": content},
+    }
+
+
+@router.get("/v2/health/ready", responses=_readiness("ready"))
 async def ready(request: Request) -> Response:
-    """Readiness: every required model has a version available (503 until then)."""
-    is_ready = not _registry(request).missing_required()
+    """Readiness: every required model has a version available (503 until then, and on drain)."""
+    is_ready = not _registry(request).missing_required() and not _draining(request)
     return _json({"ready": is_ready}, 200 if is_ready else 503)
 
 
@@ -99,22 +121,25 @@ async def version_metadata(request: Request) -> Response:
     return _json(_metadata(record, [version]))
 
 
-@router.get("/v2/models/{name}/ready", responses=documented(404, 503))
+@router.get("/v2/models/{name}/ready", responses={**documented(404), **_readiness("name", "ready")})
 async def model_ready(request: Request) -> Response:
-    """200 when the model has a version available, 503 otherwise."""
+    """200 when the model has a version available, 503 otherwise (and while draining)."""
     record = _record(request)
-    is_ready = record.newest is not None
+    is_ready = record.newest is not None and not _draining(request)
     return _json({"name": record.name, "ready": is_ready}, 200 if is_ready else 503)
 
 
-@router.get("/v2/models/{name}/versions/{version}/ready", responses=documented(404, 503))
+@router.get(
+    "/v2/models/{name}/versions/{version}/ready",
+    responses={**documented(404), **_readiness("name", "ready")},
+)
 async def version_ready(request: Request) -> Response:
-    """200 when this version is available, 503 otherwise."""
+    """200 when this version is available, 503 otherwise (and while draining)."""
     record, version = _record(request), path_version(request)
     served = record.versions.get(version)
     if served is None:
         raise unknown_version(record, version)
-    is_ready = served.state is VersionState.AVAILABLE
+    is_ready = served.state is VersionState.AVAILABLE and not _draining(request)
     return _json({"name": record.name, "ready": is_ready}, 200 if is_ready else 503)
 
 
@@ -164,7 +189,7 @@ async def repository_index(request: Request) -> Response:
     return _json(entries)
 
 
-@router.post("/v2/repository/models/{name}/load", responses=documented(400, 404))
+@router.post("/v2/repository/models/{name}/load", responses=documented(400, 404, 408, 503))
 async def load_model(request: Request) -> Response:
     """Serve the model (again), loading what the version policy wants of it now."""
     watcher: RepositoryWatcher = request.app.state.watcher

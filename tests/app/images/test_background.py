@@ -1,16 +1,17 @@
-"""Polarity and background of digits cropped close: ink on the borders, over most of the image."""
+"""Polarity, background and denoising, for digits cropped close too: ink on every border."""
 
 from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 from app.images.background import (
     TWO_LEVELS,
     background,
     border,
+    denoise,
     light_on_dark,
     otsu_threshold,
     paper_noise,
@@ -224,3 +225,29 @@ def test_a_small_scan_cropped_close_is_read_in_both_polarities(side: int) -> Non
     assert from_light[16:24, 12:16].max() >= 128
     assert from_light[12:16, 4:12].max() >= 128
     assert from_light[12:16, 16:24].max() >= 128
+
+
+# --- the median filter gives exactly Pillow's MedianFilter(3) ---------------------------------
+
+
+def pillow_median(gray: FloatImage) -> FloatImage:
+    return np.asarray(Image.fromarray(gray).filter(ImageFilter.MedianFilter(3)), np.float32)
+
+
+@pytest.mark.parametrize("shape", [(512, 512), (64, 300), (97, 64), (513, 77)])
+@pytest.mark.parametrize("levels", ["continuous", "few levels", "grey levels"])
+def test_denoise_is_pillows_3x3_median_with_repeated_edges(
+    shape: tuple[int, int], levels: str
+) -> None:
+    rng = np.random.default_rng(sum(shape))
+    values = {
+        "continuous": rng.random(shape) * 255,
+        "few levels": rng.integers(0, 3, shape),  # ties everywhere
+        "grey levels": rng.integers(0, 256, shape),
+    }[levels].astype(np.float32)
+    np.testing.assert_array_equal(denoise(values), pillow_median(values))
+
+
+def test_small_images_are_left_as_they_are() -> None:
+    values = np.arange(63 * 80, dtype=np.float32).reshape(63, 80)
+    assert denoise(values) is values

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -43,6 +45,12 @@ def messages(path: Path) -> list[str]:
     return [json.loads(line)["message"] for line in path.read_text().splitlines()]
 
 
+def wait_for_lines(path: Path, count: int) -> None:
+    deadline = time.monotonic() + GUARD_SECONDS
+    while len(messages(path)) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_lines_wait_in_the_buffer_until_a_warning_flushes_them(tmp_path: Path) -> None:
     stderr_file, handler = handler_writing_to(tmp_path, flush_interval=3600)
     logger = handler_logger(handler)
@@ -50,7 +58,10 @@ def test_lines_wait_in_the_buffer_until_a_warning_flushes_them(tmp_path: Path) -
         logger.info("first")
         logger.info("second")
         assert messages(stderr_file) == []
-        logger.warning("third")
+        time.sleep(0.2)
+        assert messages(stderr_file) == []
+        logger.warning("third")  # wakes the writer at once, not after the interval
+        wait_for_lines(stderr_file, 3)
         assert messages(stderr_file) == ["first", "second", "third"]
     finally:
         handler.close()
@@ -75,3 +86,66 @@ def test_closing_writes_out_the_buffer(tmp_path: Path) -> None:
     handler.close()
     assert messages(stderr_file) == ["last words"]
     assert not sys.stderr.closed  # only the handler's duplicate of it was closed
+
+
+def handler_writing_to_pipe() -> tuple[int, BufferedStderrHandler]:
+    """A handler whose standard error is a pipe; the read end is returned, and nobody reads it."""
+    read_end, write_end = os.pipe()
+    saved = sys.stderr
+    with os.fdopen(write_end, "w") as stream:
+        sys.stderr = stream
+        try:
+            handler = BufferedStderrHandler(flush_interval=0.01)
+        finally:
+            sys.stderr = saved
+    return read_end, handler
+
+
+def log_from_a_thread(logger: logging.Logger, lines: int) -> bool:
+    """Whether ``lines`` lines (warnings among them) are logged without waiting on the pipe."""
+
+    def work() -> None:
+        for index in range(lines):
+            if index % 100 == 0:
+                logger.warning("a warning, flushed at once: %d", index)
+            logger.info("request %d %s", index, "x" * 200)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    thread.join(timeout=GUARD_SECONDS)
+    return not thread.is_alive()
+
+
+def test_a_destination_that_blocks_never_stalls_the_callers() -> None:
+    read_end, handler = handler_writing_to_pipe()
+    logger = handler_logger(handler)
+    handler.MAX_PENDING_BYTES = 256 * 1024
+    try:
+        # ~2.5 MB: far beyond the pipe's 64 KiB, which nobody reads.
+        assert log_from_a_thread(logger, 10_000)
+        assert not handler.flush_buffer(timeout=0.1)  # the writer is stuck, the callers are not
+        # Once the destination reads again, the writer catches up and says what it dropped.
+        received = b""
+        os.set_blocking(read_end, False)
+        deadline = time.monotonic() + GUARD_SECONDS
+        while b"log lines dropped" not in received and time.monotonic() < deadline:
+            try:
+                received += os.read(read_end, 1 << 20)
+            except BlockingIOError:
+                time.sleep(0.01)
+        assert b"log lines dropped: the log destination did not keep up" in received
+    finally:
+        os.close(read_end)  # the writer's pending write fails at once: close() need not wait
+        handler.close()
+
+
+def test_a_closed_destination_never_stalls_or_fails_the_callers() -> None:
+    read_end, handler = handler_writing_to_pipe()
+    os.close(read_end)  # writes now fail with EPIPE
+    logger = handler_logger(handler)
+    try:
+        assert log_from_a_thread(logger, 2_000)
+        assert handler.flush_buffer(timeout=GUARD_SECONDS)
+        assert handler.lost > 0
+    finally:
+        handler.close()

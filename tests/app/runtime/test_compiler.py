@@ -15,6 +15,7 @@ from app.runtime.compiler import compile_versions
 from app.runtime.litert import PROBABILITY_TOLERANCE, CompilationError
 from app.runtime.servable import bind_artifact
 from tests.app.runtime.stand_ins import compiler_runs
+from training.calibrate import softmax
 
 REPO = Path(__file__).resolve().parents[3]
 MODEL_DIR = REPO / "model" / "mnist" / "1"
@@ -57,11 +58,15 @@ def test_the_artifact_predicts_like_the_saved_model(
     loaded = tf.saved_model.load(str(MODEL_DIR))
     images = np.random.default_rng(7).integers(0, 256, size=(300, 28, 28), dtype=np.uint8)
     expected = loaded.signatures["serving_default"](images=tf.constant(images))
+    # The compiled model itself, before the servable applies the version's calibration.
+    uncalibrated = servable._model.predict(images)
+    np.testing.assert_allclose(
+        uncalibrated, expected["probabilities"].numpy(), atol=PROBABILITY_TOLERANCE
+    )
     actual = servable.predict(images)
     np.testing.assert_array_equal(actual.digits, expected["digit"].numpy())
-    np.testing.assert_allclose(
-        actual.probabilities, expected["probabilities"].numpy(), atol=PROBABILITY_TOLERANCE
-    )
+    calibrated = softmax(expected["logits"].numpy(), servable.temperature)
+    np.testing.assert_allclose(actual.probabilities, calibrated, atol=PROBABILITY_TOLERANCE)
     assert servable.weights is not None
     np.testing.assert_array_equal(servable.weights.W, loaded.W.numpy())
     np.testing.assert_array_equal(servable.weights.b, loaded.b.numpy())

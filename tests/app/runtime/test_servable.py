@@ -134,3 +134,55 @@ def test_compilation_errors_name_the_version(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match=f"could not load {tmp_path / '1'}"):
         load(tmp_path / "1")
     assert issubclass(CompilationError, RuntimeError)
+
+
+def calibrated_copy(model_dir: Path, target: Path, calibration: object) -> Path:
+    """The test model's version 1 with ``calibration`` in its metadata.json."""
+    shutil.copytree(model_dir / MODEL_NAME / "1", target)
+    metadata = json.loads((target / "metadata.json").read_text())
+    (target / "metadata.json").write_text(json.dumps({**metadata, "calibration": calibration}))
+    return target
+
+
+def test_a_calibrated_version_serves_softmax_of_its_logits_over_the_temperature(
+    artifact: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    path = calibrated_copy(model_dir, tmp_path / "1", {"temperature": 2.5})
+    servable = bind_artifact(MODEL_NAME, 1, path, artifact.read_bytes())
+    assert servable.temperature == 2.5
+    weights, bias = known_weights()
+    images, _ = mnist_test_set()
+    logits = images.reshape(len(images), -1).astype(np.float64) / 255 @ weights + bias
+    scaled = np.exp((logits - logits.max(axis=1, keepdims=True)) / 2.5)
+    scaled /= scaled.sum(axis=1, keepdims=True)
+    result = servable.predict(images)
+    np.testing.assert_allclose(result.probabilities, scaled, atol=1e-5)
+    np.testing.assert_array_equal(result.digits, logits.argmax(axis=1))  # T never changes one
+    assert result.probabilities.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "calibration",
+    [
+        {"temperature": 0},
+        {"temperature": -1.0},
+        {"temperature": "2"},
+        {"temperature": True},
+        {},
+        [2],
+    ],
+)
+def test_a_malformed_temperature_refuses_the_version_with_its_reason(
+    artifact: Path, model_dir: Path, tmp_path: Path, calibration: object
+) -> None:
+    path = calibrated_copy(model_dir, tmp_path / "1", calibration)
+    with pytest.raises(ModelLoadError, match=r"calibration\.temperature must be a number"):
+        bind_artifact(MODEL_NAME, 1, path, artifact.read_bytes())
+
+
+def test_no_calibration_serves_the_model_as_it_is(
+    artifact: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    path = calibrated_copy(model_dir, tmp_path / "1", None)
+    servable = bind_artifact(MODEL_NAME, 1, path, artifact.read_bytes())
+    assert servable.temperature == 1.0

@@ -129,7 +129,14 @@ def test_the_standard_protocols_are_documented_with_their_error_shape(
             assert "404" in errors, where
         for code in errors:
             schema = operation["responses"][code]["content"]["application/json"]["schema"]
-            assert schema["$ref"].endswith("/StandardErrorBody"), where
+            if path.endswith("/ready") and code == "503":
+                # Readiness answers the same {"ready": false} object as its 200, as v2 says.
+                assert (
+                    schema == operation["responses"]["200"]["content"]["application/json"]["schema"]
+                ), where
+                assert schema["properties"]["ready"] == {"type": "boolean"}, where
+            else:
+                assert schema["$ref"].endswith("/StandardErrorBody"), where
     infer = openapi["paths"]["/v2/models/{name}/infer"]["post"]
     assert "Inference-Header-Content-Length" in infer["requestBody"]["description"]
 
@@ -168,15 +175,17 @@ def test_response_models_carry_examples(openapi: dict[str, Any]) -> None:
 def test_the_per_model_routes_document_their_path(openapi: dict[str, Any]) -> None:
     path = "/models/{name}/versions/{version}/predict"
     parameters = {p["name"]: p for p in openapi["paths"][path]["post"]["parameters"]}
-    assert set(parameters) == {"name", "version", "normalize", "return_input"}
+    assert set(parameters) == {"name", "version", "normalize", "return_input", "min_confidence"}
     assert parameters["version"]["in"] == "path"
     assert parameters["version"]["schema"] == {"type": "integer", "minimum": 1}
 
 
 def test_predict_documents_its_query_options(openapi: dict[str, Any]) -> None:
     parameters = {p["name"]: p for p in openapi["paths"]["/predict"]["post"]["parameters"]}
-    assert set(parameters) == {"normalize", "return_input"}
+    assert set(parameters) == {"normalize", "return_input", "min_confidence"}
     assert all(p["in"] == "query" and not p["required"] for p in parameters.values())
+    bounds = parameters["min_confidence"]["schema"]["anyOf"][0]
+    assert (bounds["minimum"], bounds["maximum"]) == (0.0, 1.0)
     assert parameters["normalize"]["schema"]["enum"] == ["auto", "always", "never"]
     assert parameters["normalize"]["schema"]["default"] == "auto"
     assert parameters["return_input"]["schema"] == {"type": "boolean", "default": False}

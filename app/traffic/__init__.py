@@ -1,0 +1,1 @@
+"""Traffic the server takes on: the memory budget for work in flight, body deadlines, drain."""
