@@ -17,6 +17,7 @@ refuses new connections at once on SIGTERM and dies of the signal afterwards.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import sys
@@ -94,7 +95,7 @@ def supervise_workers(arguments: argparse.Namespace, settings: Settings) -> None
         "loglevel": arguments.log_level,
         "keepalive": settings.keep_alive_s,
         # A worker drains, then finishes its requests: the arbiter waits for both.
-        "graceful_timeout": settings.drain_seconds + settings.shutdown_timeout_s,
+        "graceful_timeout": math.ceil(settings.drain_seconds + settings.shutdown_timeout_s),
     }
     arbiter = os.getpid()
     try:

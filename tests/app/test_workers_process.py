@@ -182,3 +182,33 @@ def test_workers_that_cannot_start_stop_the_launcher(tmp_path: Path) -> None:
     )
     assert result.returncode == 3, result.stdout
     assert "cannot start" in result.stdout
+
+
+def test_sigterm_drains_every_worker_and_the_supervisor_exits_0(tmp_path: Path) -> None:
+    """gunicorn passes SIGTERM on to its workers; each drains as a single process does."""
+    from tests.app.traffic.test_server_lifecycle import read_response, start_upload
+
+    image = png(mnist_test_set(count=1)[0][0])
+    env = {"MNIST_WORKERS": "2", "MNIST_MODELS": "mnist", "MNIST_DRAIN_SECONDS": "3"}
+    with running_server(env, tmp_path / "server.log") as server:
+        in_flight = [start_upload(server, image, sent=20) for _ in range(6)]
+        time.sleep(0.5)
+        sigterm_at = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        # During the drain: not ready, still serving new connections, whichever worker answers.
+        readiness = [httpx.get(f"{server.url}/health/ready", timeout=10) for _ in range(4)]
+        during = httpx.post(
+            f"{server.url}/predict", content=image, headers={"Content-Type": "image/png"}
+        )
+        assert time.monotonic() - sigterm_at < 3, "too slow to check the drain"
+        assert {response.status_code for response in readiness} == {503}
+        assert during.status_code == 200, during.text
+        # The uploads received before SIGTERM are finished after the drain.
+        answers = []
+        for conn in in_flight:
+            conn.sendall(image[20:])
+            answers.append(read_response(conn))
+            conn.close()
+        assert server.process.wait(timeout=60) == 0
+    assert [head.split(b"\r\n")[0] for head, _ in answers] == [b"HTTP/1.1 200 OK"] * 6

@@ -140,11 +140,16 @@ def test_pods_run_locked_down_and_drain() -> None:
     assert (python, flag) == ("python", "-m")
     assert (REPO / Path(*module.split("."))).with_suffix(".py").is_file()
     server = server_container(deployment)
-    assert server["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
-    pre_stop = int(server["lifecycle"]["preStop"]["exec"]["command"][1])
+    # The server drains itself on SIGTERM (no preStop sleep); the kubelet waits for the drain
+    # and the shutdown of the requests in flight before its SIGKILL.
+    assert "lifecycle" not in server
     config = by_kind(render(KUSTOMIZATIONS[0]), "ConfigMap")["data"]
-    drain = float(config["MNIST_DRAIN_SECONDS"])
-    assert pod["terminationGracePeriodSeconds"] >= pre_stop + drain + 10
+    settings = Settings.model_validate(
+        {key.removeprefix("MNIST_").lower(): value for key, value in config.items()}
+    )
+    assert float(config["MNIST_DRAIN_SECONDS"]) > 0
+    needed = settings.drain_seconds + settings.shutdown_timeout_s
+    assert pod["terminationGracePeriodSeconds"] >= needed + 5
     # The read-only root filesystem needs a writable /tmp (uploads, the workers' metrics files).
     assert "/tmp" in {mount["mountPath"] for mount in server["volumeMounts"]}
 

@@ -77,7 +77,7 @@ import os, signal, sys, threading, time
 from pathlib import Path
 
 from training.export import export_model
-from training.model import SoftmaxRegression
+from training.models import SoftmaxRegression
 
 model_dir, when = Path(sys.argv[1]), sys.argv[2]
 if when == "before-rename":  # the SavedModel complete in its temporary folder
