@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from app.contract import IMAGE_SIZE, Pixels, Probabilities
 from app.errors import ApiError
+from app.explain.explainer import check_explainable, explanations
 from app.images.decoding import ImageLimits, Opened, prepare_image, read_header
 from app.images.normalize import (
     NormalizeMode,
@@ -50,6 +51,7 @@ class InferOptions:
     normalize: NormalizeMode = NormalizeMode.AUTO
     return_input: bool = False
     inline_max_bytes: int = 4096
+    explain: bool = False
 
 
 T = TypeVar("T")
@@ -172,6 +174,8 @@ async def infer(
     """Predict every upload with a version leased from the registry (the caller releases it)."""
     servable = served.servable
     assert servable is not None, "only available versions are leased"
+    if options.explain:
+        return await _infer_explained(served, metrics, uploads, limits, options)
     # Headers only (sizes, limits): cheap, and they decide where decoding runs.
     images = read_headers(uploads, limits)
     mode, return_input = options.normalize, options.return_input
@@ -193,6 +197,29 @@ async def infer(
     _record(
         served, metrics, len(uploads), [prediction["digit"] for prediction in body["predictions"]]
     )
+    return body
+
+
+async def _infer_explained(
+    served: ServedVersion,
+    metrics: Metrics,
+    uploads: Sequence[Upload],
+    limits: ImageLimits,
+    options: InferOptions,
+) -> dict[str, Any]:
+    """:func:`infer`'s body, each prediction with its ``explanation``."""
+    servable = served.servable
+    assert servable is not None, "only available versions are leased"
+    check_explainable(servable)  # before any work: a 422 costs nothing
+    inputs, probabilities = await infer_files(served, metrics, uploads, limits, options)
+    # Off the micro-batcher: occlusion's hundreds of copies would hold up other requests' images.
+    work = partial(explanations, servable, stack(inputs), probabilities)
+    found = await anyio.to_thread.run_sync(work)
+    body = response_body(
+        servable, uploads, inputs, probabilities, return_input=options.return_input
+    )
+    for prediction, explanation in zip(body["predictions"], found, strict=True):
+        prediction["explanation"] = explanation
     return body
 
 

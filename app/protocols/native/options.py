@@ -28,6 +28,14 @@ class PredictOptions(BaseModel):
     return_input: bool = Field(
         default=False, description="Also return the 28x28 image the model saw, as base64 PNG."
     )
+    explain: bool = Field(
+        default=False,
+        description=(
+            "Also return, per image, a 28x28 evidence map for the predicted digit (`explanation`):"
+            " exact per-pixel logit contributions for a linear model, occlusion (log-odds drop)"
+            " for others; 422 `cannot_explain` for a model that can do neither."
+        ),
+    )
 
     @classmethod
     def from_request(cls, request: Request) -> PredictOptions:

@@ -107,6 +107,7 @@ _ERRORS = (
     errors.WrongImageSizeError,
     errors.UnsupportedImageModeError,
     errors.NoInkError,
+    errors.CannotExplainError,
     errors.ModelNotReadyError,
 )
 
@@ -138,6 +139,7 @@ class PredictLimits:
         return InferOptions(
             normalize=query.normalize,
             return_input=query.return_input,
+            explain=query.explain,
             inline_max_bytes=self.default_options.inline_max_bytes,
         )
 

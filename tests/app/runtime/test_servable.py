@@ -134,3 +134,14 @@ def test_compilation_errors_name_the_version(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match=f"could not load {tmp_path / '1'}"):
         load(tmp_path / "1")
     assert issubclass(CompilationError, RuntimeError)
+
+
+def test_a_servable_knows_whether_its_model_takes_any_batch(
+    artifact: Path, model_dir: Path
+) -> None:
+    servable = bind_artifact(MODEL_NAME, 1, model_dir / MODEL_NAME / "1", artifact.read_bytes())
+    try:
+        assert servable.batchable  # what occlusion explanations need
+        assert servable.probabilities(np.zeros((200, 28, 28), np.uint8)).shape == (200, 10)
+    finally:
+        servable.close()
