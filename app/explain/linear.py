@@ -24,5 +24,6 @@ def linear_contributions(
     """``float64 [N, 28, 28]``: ``x[i] * W[i, digit]`` for each pixel of each image."""
     x = pixels.reshape(len(pixels), IMAGE_SIZE * IMAGE_SIZE).astype(np.float64) / 255.0
     columns = weights.W.astype(np.float64)[:, digits].T  # [N, 784]: each image's digit column
-    contributions: Evidence = (x * columns).reshape(len(pixels), IMAGE_SIZE, IMAGE_SIZE)
+    # + 0.0 turns the -0.0 of background pixels under negative weights into 0.0.
+    contributions: Evidence = (x * columns + 0.0).reshape(len(pixels), IMAGE_SIZE, IMAGE_SIZE)
     return contributions
