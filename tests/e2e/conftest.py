@@ -1,10 +1,12 @@
 """Browser-test fixtures: Debian's Chromium driven by Playwright, against the real server."""
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,9 +22,13 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from tests.app.saved_models import export_mlp_model
 from tests.app.server_process import running_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+COMMITTED_MODEL = REPO_ROOT / "model" / "mnist" / "1"
+# export_mlp_model's layers: 784 -> 32 -> 10, no biases.
+MLP_PARAMETERS = 784 * 32 + 32 * 10
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
 # The flags the project's guide prescribes for Chromium in containers and CI.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -76,8 +82,33 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         assert ready.status_code == 200, f"{url} is not ready: {ready.status_code} {ready.text}"
         yield url
         return
-    with running_server({}, tmp_path_factory.mktemp("server") / "uvicorn.log") as server:
+    repository = build_repository(tmp_path_factory.mktemp("model"))
+    log = tmp_path_factory.mktemp("server") / "uvicorn.log"
+    with running_server({"MNIST_MODEL_DIR": str(repository)}, log) as server:
         yield server.url
+
+
+def build_repository(root: Path) -> Path:
+    """Three models for the page to pick and compare, as training lays them out.
+
+    ``mnist`` is the committed softmax (the default), ``mnist-mlp`` an untrained MLP (no weight
+    maps, and answers of its own), ``mnist-plain`` the softmax again with no architecture in its
+    metadata, so the page has to fall back to the folder's name.
+    """
+    committed = json.loads((COMMITTED_MODEL / "metadata.json").read_text(encoding="utf-8"))
+    plain = {k: v for k, v in committed.items() if k not in {"architecture", "parameters"}}
+    models: dict[str, dict[str, Any]] = {
+        "mnist": {**committed, "architecture": "softmax", "parameters": 784 * 10 + 10},
+        "mnist-plain": {**plain, "name": "mnist-plain"},
+        "mnist-mlp": {"name": "mnist-mlp", "version": 1, "architecture": "mlp",
+                      "parameters": MLP_PARAMETERS, "description": "784 -> 32 -> 10, untrained"},
+    }  # fmt: skip
+    for name in ("mnist", "mnist-plain"):
+        shutil.copytree(COMMITTED_MODEL, root / name / "1")
+    export_mlp_model(root / "mnist-mlp" / "1")
+    for name, metadata in models.items():
+        (root / name / "1" / "metadata.json").write_text(json.dumps(metadata), encoding="utf-8")
+    return root
 
 
 @dataclass

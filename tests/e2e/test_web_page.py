@@ -4,7 +4,6 @@ Screenshots of each state land in artifacts/screenshots/. Set E2E_BASE_URL to te
 is already running (a container, say) instead of starting one; CHROMIUM_PATH to use another build.
 """
 
-import math
 import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -16,17 +15,9 @@ from playwright.sync_api import Locator, Page, Request, expect
 
 from tests.app.samples import mnist_test_set
 from tests.e2e.conftest import WebPage
+from tests.e2e.drawing import CLOSED_LOOP, VERTICAL_STROKE, draw_with_mouse, draw_with_touch
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-Point = tuple[float, float]
-# Strokes in fractions of the canvas: a tall vertical bar, and an oval closed on itself.
-VERTICAL_STROKE: list[Point] = [(0.5, 0.15 + 0.7 * i / 20) for i in range(21)]
-CLOSED_LOOP: list[Point] = [
-    (0.5 + 0.24 * math.sin(2 * math.pi * i / 40), 0.5 - 0.33 * math.cos(2 * math.pi * i / 40))
-    for i in range(43)
-]
 
 
 # The page's delay between the last stroke and its request, read from its own source.
@@ -38,37 +29,6 @@ DEBOUNCE_MS = int(_DEBOUNCE[1])
 
 def is_predict(request: Request) -> bool:
     return urlsplit(request.url).path.endswith("/predict")
-
-
-def to_page(page: Page, points: list[Point]) -> list[Point]:
-    box = page.locator("#pad").bounding_box()
-    assert box is not None, "the drawing canvas is not visible"
-    return [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in points]
-
-
-def draw_with_mouse(page: Page, points: list[Point]) -> None:
-    """Draw one stroke with real mouse input (the page sees pointer events of type mouse)."""
-    first, *rest = to_page(page, points)
-    page.mouse.move(*first)
-    page.mouse.down()
-    for x, y in rest:
-        page.mouse.move(x, y, steps=2)
-    page.mouse.up()
-
-
-def draw_with_touch(page: Page, points: list[Point]) -> None:
-    """Draw one stroke with a finger, through Chromium's own touch input (pointer type touch)."""
-    cdp = page.context.new_cdp_session(page)
-    (x0, y0), *rest = to_page(page, points)
-    cdp.send(
-        "Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x0, "y": y0}]}
-    )
-    for x, y in rest:
-        cdp.send(
-            "Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]}
-        )
-    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-    cdp.detach()
 
 
 def choose_ink(page: Page, ink: str) -> None:
@@ -229,6 +189,11 @@ def test_api_errors_are_shown_on_the_page(web: WebPage, tmp_path: Path) -> None:
     expect(alert).to_contain_text(error["message"])
     expect(alert).to_contain_text(f"HTTP {response.status}")
     expect(web.page.locator("#digit")).to_have_text("?")
+    # Every model refuses the same file for the same reason: the strip says so once.
+    expect(web.page.locator("#compare")).to_be_hidden()
+    expect(web.page.locator("#compare-summary")).to_contain_text(
+        f"No model could answer: {error['code']}"
+    )
     web.screenshot("07-api-error")
 
 

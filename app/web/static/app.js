@@ -1,10 +1,26 @@
-// Drawing pad and live predictions for the MNIST digit service.
-// Plain ES module, no dependencies: the page must work offline and without a build step.
+// Drawing pad and live predictions for the MNIST digit service: the picked model's answer in
+// full, and every served model's answer side by side.
+// Plain ES modules, no dependencies: the page must work offline and without a build step.
 
-// Relative URLs so the page works behind any host, port or path prefix.
-const PREDICT_URL = "predict?normalize=auto&return_input=true";
-const MODEL_URL = "model";
+import { ApiError, fetchJson, hideError, percent, showError } from "./api.js";
+import { CompareStrip } from "./compare.js";
+import {
+  defaultOnly,
+  fillPicker,
+  loadCatalogue,
+  routeOf,
+  showModelPanel,
+  showModelPanelError,
+  watchWeightsImage,
+} from "./models.js";
+
+// Relative URLs (see models.js) so the page works behind any host, port or path prefix.
+const PREDICT_QUERY = "normalize=auto&return_input=true";
 const DEBOUNCE_MS = 300;
+// Models come and go while the page is open (new versions, new folders): re-read the list now
+// and then, and soon after a model answers that it is gone.
+const REFRESH_MS = 30_000;
+const GONE_CODES = new Set(["unknown_model", "unknown_version", "model_not_ready"]);
 // About the thickness of an MNIST pen stroke once the drawing is scaled down to 28 x 28.
 const STROKE_FRACTION = 0.075;
 const INKS = {
@@ -25,80 +41,28 @@ const ui = {
   seenCaption: $("seen-caption"),
   modelInput: $("model-input"),
   upload: $("upload"),
+  picker: $("model-picker"),
 };
+const strip = new CompareStrip($("compare"), $("compare-summary"), (name) => pick(name));
 
 let ink = INKS.light;
 let hasInk = false;
 let lastPoint = null;
 let activePointer = null;
 let debounceTimer = 0;
-// Every request gets a number; answers to anything but the newest are dropped, so a slow
-// response can never overwrite a newer guess (or a cleared display).
+// Every round of requests gets a number; answers to anything but the newest are dropped, so a
+// slow response can never overwrite a newer guess (or a cleared display).
 let requestSeq = 0;
 
-/** An error from the API, carrying the fields of its JSON error body. */
-class ApiError extends Error {
-  constructor(message, { status = 0, code = "", requestId = "" } = {}) {
-    super(message);
-    this.status = status;
-    this.code = code;
-    this.requestId = requestId;
-  }
-}
-
-/** Parse a response as JSON, turning the service's error shape into an ApiError. */
-async function readJson(response) {
-  let body = null;
-  try {
-    body = await response.json();
-  } catch {
-    // Not JSON (a proxy's HTML error page, say): fall through to the status line below.
-  }
-  if (response.ok && body !== null) return body;
-  const err = body && body.error;
-  const requestId = (err && err.request_id) || response.headers.get("X-Request-ID") || "";
-  if (err && err.message) {
-    throw new ApiError(err.message, { status: response.status, code: err.code, requestId });
-  }
-  const text = response.ok ? "The server sent an unreadable answer." : `The server answered ${response.status} ${response.statusText}.`;
-  throw new ApiError(text, { status: response.status, requestId });
-}
-
-/** Fetch a URL and return its JSON body; network failures become readable ApiErrors. */
-async function fetchJson(url, init) {
-  let response;
-  try {
-    response = await fetch(url, init);
-  } catch (exc) {
-    throw new ApiError(`Could not reach the server (${exc.message}).`);
-  }
-  return readJson(response);
-}
-
-function showError(element, err) {
-  element.replaceChildren();
-  const message = document.createElement("p");
-  message.className = "error-message";
-  message.textContent = err.message || String(err);
-  element.append(message);
-  const facts = [];
-  if (err.status) facts.push(`HTTP ${err.status}`);
-  if (err.code) facts.push(err.code);
-  if (err.requestId) facts.push(`request ${err.requestId}`);
-  if (facts.length) {
-    const detail = document.createElement("p");
-    detail.className = "error-detail";
-    detail.textContent = facts.join(" · ");
-    element.append(detail);
-  }
-  element.hidden = false;
-  if (!(err instanceof ApiError)) console.warn(err);
-}
-
-function hideError(element) {
-  element.hidden = true;
-  element.replaceChildren();
-}
+// The served models (see models.js), the picked one's name, and for the current drawing what
+// it was (to ask a model picked later) and each model's answer to it.
+let catalogue = { defaultModel: null, models: [] };
+let fallback = null;
+let picked = null;
+let lastInput = null;
+let roundModels = [];
+const answers = new Map();
+let refreshTimer = 0;
 
 // ---- Probability chart -------------------------------------------------------------------
 
@@ -140,8 +104,6 @@ function resetChart() {
     bar.track.setAttribute("aria-valuetext", "no guess yet");
   }
 }
-
-const percent = (p) => `${(p * 100).toFixed(p >= 0.9995 || p < 0.0005 ? 0 : 1)}%`;
 
 function showProbabilities(probabilities, best) {
   probabilities.forEach((p, digit) => {
@@ -189,9 +151,12 @@ function showResetDisplay(message) {
 function resetResult() {
   requestSeq += 1;
   window.clearTimeout(debounceTimer);
+  lastInput = null;
+  answers.clear();
   setBusy(false);
   hideError(ui.error);
   showResetDisplay("Draw something to see a guess.");
+  strip.clear("Draw something to compare every model's answer.");
 }
 
 function setBusy(busy) {
@@ -199,21 +164,53 @@ function setBusy(busy) {
   ui.result.classList.toggle("busy", busy);
 }
 
-/** Send one image to /predict and show the answer, unless a newer request has started. */
+/** The models to ask: every served one, or the default model's own routes if none is listed. */
+function servedModels() {
+  if (catalogue.models.length) return catalogue.models;
+  return [fallback || { name: null, label: "model", option: "the default model" }];
+}
+
+function currentModel() {
+  const models = servedModels();
+  return models.find((model) => model.name === picked) || models[0];
+}
+
+/** Show one model's answer (or its error) as the main result. */
+function showAnswer(answer) {
+  if (answer.state === "done") showPrediction(answer.prediction);
+  else if (answer.state === "error") showPredictionError(answer.error);
+  setBusy(answer.state === "pending");
+}
+
+/** Send the same image to every served model at once; each answer is shown as it arrives. */
 async function predict(body, headers) {
   const seq = ++requestSeq;
+  lastInput = { body, headers };
+  roundModels = servedModels();
+  answers.clear();
+  for (const model of roundModels) answers.set(model.name, { state: "pending" });
   setBusy(true);
+  strip.render(roundModels, answers, picked);
+  await Promise.all(roundModels.map((model) => ask(model, lastInput, seq)));
+}
+
+async function ask(model, input, seq) {
+  let answer;
   try {
-    const payload = await fetchJson(PREDICT_URL, { method: "POST", headers, body });
-    if (seq !== requestSeq) return;
+    const url = `${routeOf(model, "predict")}?${PREDICT_QUERY}`;
+    const payload = await fetchJson(url, { method: "POST", headers: input.headers, body: input.body });
     const prediction = payload.predictions && payload.predictions[0];
     if (!prediction) throw new ApiError("The server answered without a prediction.");
-    showPrediction(prediction);
+    answer = { state: "done", prediction };
   } catch (err) {
-    if (seq === requestSeq) showPredictionError(err);
-  } finally {
-    if (seq === requestSeq) setBusy(false);
+    answer = { state: "error", error: err };
   }
+  if (seq !== requestSeq) return;
+  answers.set(model.name, answer);
+  strip.render(roundModels, answers, picked);
+  // By name: a refresh of the model list while requests run makes new model objects.
+  if (model.name === currentModel().name) showAnswer(answer);
+  if (answer.state === "error" && GONE_CODES.has(answer.error.code)) scheduleRefresh(1000);
 }
 
 function canvasBlob() {
@@ -364,37 +361,71 @@ function onDrop(event) {
   if (file) predictFile(file);
 }
 
-// ---- Model panel -------------------------------------------------------------------------
+// ---- Models ------------------------------------------------------------------------------
 
-async function loadModelInfo() {
-  const errorBox = $("model-error");
-  try {
-    const model = await fetchJson(MODEL_URL);
-    const accuracy = model.metadata && model.metadata.test_accuracy;
-    $("model-name").textContent = model.name;
-    $("model-version").textContent = String(model.version);
-    $("model-accuracy").textContent =
-      typeof accuracy === "number" ? `${(accuracy * 100).toFixed(2)}% on the 10,000 MNIST test digits` : "not recorded";
-    hideError(errorBox);
-  } catch (err) {
-    for (const id of ["model-name", "model-version", "model-accuracy"]) $(id).textContent = "unavailable";
-    showError(errorBox, err);
-  }
+/** Make `name` the model whose answer, input view and panel the page shows. */
+function pick(name) {
+  picked = name;
+  if (ui.picker.value !== name) ui.picker.value = name;
+  const model = currentModel();
+  showPickedModel(model);
+  if (lastInput) strip.render(roundModels, answers, picked);
+  const answer = answers.get(model.name);
+  if (answer) showAnswer(answer);
+  else if (lastInput) predict(lastInput.body, lastInput.headers); // listed after this drawing
 }
 
-function watchWeightsImage() {
-  const img = $("weights");
-  const onError = () =>
-    showError($("weights-error"), new ApiError("The weight maps could not be loaded from weights.png."));
-  img.addEventListener("error", onError);
-  // The image may have failed before this module ran.
-  if (img.complete && img.naturalWidth === 0) onError();
+function showPickedModel(model) {
+  showModelPanel(model);
+  $("chart-heading").textContent = `Probability of each digit, according to ${model.label}`;
+}
+
+const versions = (models) => models.map((m) => `${m.name}@${m.version}`).join(",");
+
+/** Re-read the served models; a change of models or versions asks them all again. */
+async function refreshModels() {
+  window.clearTimeout(refreshTimer);
+  refreshTimer = window.setTimeout(refreshModels, REFRESH_MS);
+  const before = versions(servedModels());
+  try {
+    catalogue = await loadCatalogue(new Map(catalogue.models.map((m) => [m.name, m])));
+    fallback = null;
+    hideError($("model-error"));
+  } catch (err) {
+    if (catalogue.models.length) return; // keep the last good list; the next refresh retries
+    try {
+      fallback = await defaultOnly();
+      showError($("model-error"), new ApiError(`Showing the default model only: ${err.message}`, err));
+    } catch (err2) {
+      showModelPanelError(err2);
+      return;
+    }
+  }
+  if (!catalogue.models.length && !fallback) {
+    // Every model is still loading (or failed): the default route says so when asked.
+    showModelPanelError(new ApiError("No model has a version available yet."));
+    scheduleRefresh(3000);
+  }
+  const models = servedModels();
+  if (!models.some((m) => m.name === picked)) {
+    picked = (models.find((m) => m.isDefault || m.name === catalogue.defaultModel) || models[0]).name;
+  }
+  fillPicker(ui.picker, models, picked);
+  if (catalogue.models.length || fallback) showPickedModel(currentModel());
+  if (lastInput && versions(models) !== before) predict(lastInput.body, lastInput.headers);
+  else if (lastInput) strip.render(roundModels, answers, picked);
+}
+
+function scheduleRefresh(delay) {
+  window.clearTimeout(refreshTimer);
+  refreshTimer = window.setTimeout(refreshModels, delay);
 }
 
 // ---- Wiring ------------------------------------------------------------------------------
 
 function init() {
   buildChart();
+  strip.clear("Draw something to compare every model's answer.");
   // Browsers restore form state on reload, so start from whichever ink is checked.
   const checked = document.querySelector('input[name="ink"]:checked');
   const inkName = checked && INKS[checked.value] ? checked.value : "light";
@@ -417,8 +448,10 @@ function init() {
   for (const radio of document.querySelectorAll('input[name="ink"]')) {
     radio.addEventListener("change", () => radio.checked && setInk(radio.value));
   }
+  ui.picker.addEventListener("change", () => pick(ui.picker.value));
+  document.addEventListener("visibilitychange", () => document.visibilityState === "visible" && scheduleRefresh(0));
   watchWeightsImage();
-  loadModelInfo();
+  refreshModels();
 }
 
 init();
