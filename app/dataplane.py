@@ -24,6 +24,7 @@ from PIL import Image
 
 from app.contract import IMAGE_SIZE, Pixels, Probabilities
 from app.errors import ApiError
+from app.explain.explainer import check_explainable, explanations
 from app.images.decoding import ImageLimits, Opened, decode_cost, prepare_image, read_header
 from app.images.normalize import (
     NormalizeMode,
@@ -53,6 +54,7 @@ class InferOptions:
     return_input: bool = False
     inline_max_bytes: int = 4096
     min_confidence: float | None = None  # below it, "digit": null, "reason": "low_confidence"
+    explain: bool = False  # each prediction with the evidence for its digit (app.explain)
 
 
 T = TypeVar("T")
@@ -210,6 +212,8 @@ async def infer(
     """
     servable = served.servable
     assert servable is not None, "only available versions are leased"
+    if options.explain:
+        return await _infer_explained(served, metrics, uploads, limits, options, budget)
     # Headers only (sizes, limits): cheap, and they decide where decoding runs.
     images = read_headers(uploads, limits)
     mode, return_input = options.normalize, options.return_input
@@ -244,6 +248,35 @@ async def infer(
         )
     answered = [p["digit"] for p in body["predictions"] if p["digit"] is not None]
     _record(served, metrics, len(uploads), answered)
+    return body
+
+
+async def _infer_explained(
+    served: ServedVersion,
+    metrics: Metrics,
+    uploads: Sequence[Upload],
+    limits: ImageLimits,
+    options: InferOptions,
+    budget: ByteBudget | None,
+) -> dict[str, Any]:
+    """:func:`infer`'s body, each prediction with its ``explanation``."""
+    servable = served.servable
+    assert servable is not None, "only available versions are leased"
+    check_explainable(servable)  # before any work: a 422 costs nothing
+    inputs, probabilities = await infer_files(served, metrics, uploads, limits, options, budget)
+    # Off the micro-batcher: occlusion's hundreds of copies would hold up other requests' images.
+    work = partial(explanations, servable, stack(inputs), probabilities)
+    found = await anyio.to_thread.run_sync(work)
+    body = response_body(
+        servable,
+        uploads,
+        inputs,
+        probabilities,
+        return_input=options.return_input,
+        min_confidence=options.min_confidence,
+    )
+    for prediction, explanation in zip(body["predictions"], found, strict=True):
+        prediction["explanation"] = explanation
     return body
 
 

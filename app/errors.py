@@ -177,6 +177,16 @@ class UnsupportedImageModeError(UnprocessableContentError):
     code, example = "unsupported_image_mode", "images with 32-bit float pixels are not supported"
 
 
+class CannotExplainError(UnprocessableContentError):
+    """``explain=true`` for a model with neither linear weights nor batch-capable compiled model."""
+
+    code, example = (
+        "cannot_explain",
+        "model 'mnist-x' version 1 cannot explain its predictions: it exports no weights"
+        " signature and its compiled model takes a fixed batch of 1 image",
+    )
+
+
 class UnknownDigitError(NotFoundError):
     """There is no weight map for that digit."""
 

@@ -38,7 +38,10 @@ class _Bucket:
     def __init__(self, flatbuffer: bytes, rows: int, threads: int) -> None:
         self.interpreter = Interpreter(model_content=flatbuffer, num_threads=threads)
         runner = self.interpreter.get_signature_runner(SERVING_SIGNATURE)
-        self.input_index: int = runner.get_input_details()[INPUT]["index"]
+        details = runner.get_input_details()[INPUT]
+        self.input_index: int = details["index"]
+        # -1 (or a missing signature) is a batch dimension of any size; a number is fixed.
+        self.dynamic_batch = int(details.get("shape_signature", [-1])[0]) == -1
         self.output_index: int = runner.get_output_details()[OUTPUT]["index"]
         del runner  # it holds the interpreter, and LiteRT refuses to resize while it lives
         self.interpreter.resize_tensor_input(self.input_index, [rows, 28, 28], strict=True)
@@ -59,6 +62,9 @@ class _Bucket:
 class CompiledModel:
     """The serving signature as a TFLite flatbuffer: ``uint8 [N, 28, 28]`` -> probabilities.
 
+    ``dynamic_batch`` says whether the flatbuffer's input takes batches of any size, which
+    occlusion explanations need (hundreds of occluded copies in one call).
+
     Safe to call from several threads: LiteRT interpreters are not, so calls are serialised by
     a lock (uncontended, it costs well under a microsecond; the micro-batcher already funnels
     concurrent work into one call at a time).
@@ -70,7 +76,8 @@ class CompiledModel:
         self._buckets: dict[int, _Bucket] = {}
         self._lock = threading.Lock()
         self._closed = False
-        self._bucket(1)  # fail now, not on the first request, if LiteRT rejects the model
+        # Built now to fail now, not on the first request, if LiteRT rejects the model.
+        self.dynamic_batch = self._bucket(1).dynamic_batch
 
     def predict(self, pixels: Pixels) -> Probabilities:
         """Probabilities ``float32 [N, 10]`` for ``uint8 [N, 28, 28]`` images (MNIST polarity)."""

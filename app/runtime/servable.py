@@ -73,6 +73,7 @@ class Servable:
         signature_names: list[str],
         metadata: dict[str, Any],
         weights: LinearWeights | None,
+        batchable: bool = False,
     ) -> None:
         self.name = name
         self.version = version
@@ -83,6 +84,7 @@ class Servable:
         self.metadata = metadata
         self.weights = weights
         self.temperature = calibrated_temperature(metadata, path)
+        self.batchable = batchable  # its model runs batches of any size (occlusion needs them)
         self._model = model
 
     def probabilities(self, images: Pixels) -> Probabilities:
@@ -145,6 +147,7 @@ def bind_artifact(name: str, version: int, path: Path, artifact: bytes) -> Serva
         signature_names=description["names"],
         metadata=metadata,
         weights=_linear_weights(arrays),
+        batchable=model.dynamic_batch,
     )
     _warm_up(servable)
     return servable

@@ -39,6 +39,14 @@ class PredictOptions(BaseModel):
             " 0 always answers."
         ),
     )
+    explain: bool = Field(
+        default=False,
+        description=(
+            "Also return, per image, a 28x28 evidence map for the predicted digit (`explanation`):"
+            " exact per-pixel logit contributions for a linear model, occlusion (log-odds drop)"
+            " for others; 422 `cannot_explain` for a model that can do neither."
+        ),
+    )
 
     @classmethod
     def from_request(cls, request: Request) -> PredictOptions:

@@ -111,6 +111,7 @@ _ERRORS = (
     errors.WrongImageSizeError,
     errors.UnsupportedImageModeError,
     errors.NoInkError,
+    errors.CannotExplainError,
     errors.ModelNotReadyError,
     errors.OverloadedError,
     errors.BodyTimeoutError,
@@ -147,6 +148,7 @@ class PredictLimits:
         return InferOptions(
             normalize=query.normalize,
             return_input=query.return_input,
+            explain=query.explain,
             inline_max_bytes=self.default_options.inline_max_bytes,
             min_confidence=(
                 self.default_options.min_confidence

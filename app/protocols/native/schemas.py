@@ -34,6 +34,49 @@ class ModelRef(BaseModel):
     version: int = Field(examples=[1])
 
 
+class Explanation(BaseModel):
+    """Where the evidence for the predicted digit is, pixel by pixel (with ``explain=true``).
+
+    Positive values are evidence for the digit (drawn blue), negative ones against it (red);
+    background pixels hold 0 in both methods.
+    """
+
+    method: Literal["linear", "occlusion"] = Field(
+        description=(
+            "`linear`: the exact share of each pixel in the digit's logit, x[i]·W[i,k] with x the"
+            " pixel scaled to [0, 1], for models that export W and b; `occlusion`: for any other"
+            " model, the mean drop of the digit's log-odds when a patch x patch window covering"
+            " the (inked) pixel is blanked, all windows run as one batch."
+        )
+    )
+    digit: int = Field(ge=0, le=9, description="The digit explained: the predicted one.")
+    unit: Literal["logit", "log_odds"] = Field(
+        description="Unit of `evidence`, `score` and `scale`: logits, or natural log-odds."
+    )
+    score: float = Field(
+        description=(
+            "What the evidence explains: the digit's logit (linear; it equals the sum of"
+            " `evidence` plus `bias`) or its log-odds log(p/(1-p)) for the whole image"
+            " (occlusion)."
+        )
+    )
+    bias: float | None = Field(description="Linear: b[digit], the logit of a blank image.")
+    scale: float = Field(
+        ge=0.0, description="max |evidence|: the value drawn at full opacity in the picture."
+    )
+    patch: int | None = Field(description="Occlusion: the side of the blanked square windows.")
+    stride: int | None = Field(description="Occlusion: the step between windows.")
+    evidence: list[list[float]] = Field(
+        description="The raw values: 28 rows of 28, in `unit`; 0 on background pixels."
+    )
+    evidence_image: str = Field(
+        description=(
+            "The values as a base64 RGBA PNG of 28x28 pixels to lay over the input: blue for the"
+            " digit, red against it, opacity |value| / scale, transparent at 0."
+        )
+    )
+
+
 class Prediction(BaseModel):
     """The model's answer for one image."""
 
@@ -76,6 +119,9 @@ class Prediction(BaseModel):
     reason: Literal["low_confidence"] | None = Field(
         default=None,
         description="Why digit is null: low_confidence (below min_confidence); else null.",
+    )
+    explanation: Explanation | None = Field(
+        default=None, description="Only with explain=true (the key is absent otherwise)."
     )
 
 

@@ -4,6 +4,7 @@
 
 import { ApiError, fetchJson, hideError, percent, showError } from "./api.js";
 import { CompareStrip } from "./compare.js";
+import { EvidenceView } from "./evidence.js";
 import {
   defaultOnly,
   fillPicker,
@@ -44,6 +45,7 @@ const ui = {
   picker: $("model-picker"),
 };
 const strip = new CompareStrip($("compare"), $("compare-summary"), (name) => pick(name));
+const evidence = new EvidenceView();
 
 let ink = INKS.light;
 let hasInk = false;
@@ -146,6 +148,7 @@ function showResetDisplay(message) {
   resetChart();
   ui.seen.hidden = true;
   ui.modelInput.removeAttribute("src");
+  evidence.clear();
 }
 
 function resetResult() {
@@ -153,6 +156,7 @@ function resetResult() {
   window.clearTimeout(debounceTimer);
   lastInput = null;
   answers.clear();
+  evidence.reset();
   setBusy(false);
   hideError(ui.error);
   showResetDisplay("Draw something to see a guess.");
@@ -209,8 +213,17 @@ async function ask(model, input, seq) {
   answers.set(model.name, answer);
   strip.render(roundModels, answers, picked);
   // By name: a refresh of the model list while requests run makes new model objects.
-  if (model.name === currentModel().name) showAnswer(answer);
+  if (model.name === currentModel().name) {
+    showAnswer(answer);
+    if (answer.state === "done") explainPicked(model, input, seq);
+  }
   if (answer.state === "error" && GONE_CODES.has(answer.error.code)) scheduleRefresh(1000);
+}
+
+/** Lay the picked model's evidence over its input; asked only once its answer is shown. */
+function explainPicked(model, input, seq) {
+  const isCurrent = () => seq === requestSeq && model.name === currentModel().name;
+  evidence.explain(model, input, seq, isCurrent);
 }
 
 function canvasBlob() {
@@ -371,7 +384,12 @@ function pick(name) {
   showPickedModel(model);
   if (lastInput) strip.render(roundModels, answers, picked);
   const answer = answers.get(model.name);
-  if (answer) showAnswer(answer);
+  if (answer) {
+    showAnswer(answer);
+    // The overlay shown belongs to the model picked before: replace it, or take it away.
+    if (answer.state === "done") explainPicked(model, lastInput, requestSeq);
+    else evidence.clear();
+  }
   else if (lastInput) predict(lastInput.body, lastInput.headers); // listed after this drawing
 }
 

@@ -119,3 +119,24 @@ def test_a_closed_model_answers_no_more(loaded: Any) -> None:
     model.close()
     with pytest.raises(RuntimeError, match="unloaded"):
         model.predict(np.zeros((1, 28, 28), dtype=np.uint8))
+
+
+def test_the_compiled_model_says_whether_it_takes_batches_of_any_size(
+    compiled: CompiledModel,
+) -> None:
+    import tensorflow as tf
+
+    assert compiled.dynamic_batch  # the serving contract's [None, 28, 28]
+
+    class OneImage(tf.Module):  # type: ignore[misc]
+        @tf.function(input_signature=[tf.TensorSpec([1, 28, 28], tf.uint8, name="images")])  # type: ignore[untyped-decorator]
+        def serve(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+            logits = tf.reshape(tf.cast(images, tf.float32), [1, 784])[:, :10]
+            return {"probabilities": tf.nn.softmax(logits), "digit": tf.argmax(logits, axis=1)}
+
+    module = OneImage()
+    function = module.serve.get_concrete_function()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], module)
+    fixed = CompiledModel(converter.convert())
+    assert not fixed.dynamic_batch
+    assert fixed.predict(np.zeros((1, 28, 28), np.uint8)).shape == (1, 10)

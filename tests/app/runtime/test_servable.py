@@ -165,7 +165,8 @@ def test_a_calibrated_version_serves_softmax_of_its_logits_over_the_temperature(
     "calibration",
     [
         {"temperature": 0},
-        {"temperature": -1.0},
+        {"temperature": 0.05},
+        {"temperature": 11},
         {"temperature": "2"},
         {"temperature": True},
         {},
@@ -186,3 +187,14 @@ def test_no_calibration_serves_the_model_as_it_is(
     path = calibrated_copy(model_dir, tmp_path / "1", None)
     servable = bind_artifact(MODEL_NAME, 1, path, artifact.read_bytes())
     assert servable.temperature == 1.0
+
+
+def test_a_servable_knows_whether_its_model_takes_any_batch(
+    artifact: Path, model_dir: Path
+) -> None:
+    servable = bind_artifact(MODEL_NAME, 1, model_dir / MODEL_NAME / "1", artifact.read_bytes())
+    try:
+        assert servable.batchable  # what occlusion explanations need
+        assert servable.probabilities(np.zeros((200, 28, 28), np.uint8)).shape == (200, 10)
+    finally:
+        servable.close()

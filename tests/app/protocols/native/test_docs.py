@@ -175,14 +175,21 @@ def test_response_models_carry_examples(openapi: dict[str, Any]) -> None:
 def test_the_per_model_routes_document_their_path(openapi: dict[str, Any]) -> None:
     path = "/models/{name}/versions/{version}/predict"
     parameters = {p["name"]: p for p in openapi["paths"][path]["post"]["parameters"]}
-    assert set(parameters) == {"name", "version", "normalize", "return_input", "min_confidence"}
+    assert set(parameters) == {
+        "name",
+        "version",
+        "normalize",
+        "return_input",
+        "min_confidence",
+        "explain",
+    }
     assert parameters["version"]["in"] == "path"
     assert parameters["version"]["schema"] == {"type": "integer", "minimum": 1}
 
 
 def test_predict_documents_its_query_options(openapi: dict[str, Any]) -> None:
     parameters = {p["name"]: p for p in openapi["paths"]["/predict"]["post"]["parameters"]}
-    assert set(parameters) == {"normalize", "return_input", "min_confidence"}
+    assert set(parameters) == {"normalize", "return_input", "min_confidence", "explain"}
     assert all(p["in"] == "query" and not p["required"] for p in parameters.values())
     bounds = parameters["min_confidence"]["schema"]["anyOf"][0]
     assert (bounds["minimum"], bounds["maximum"]) == (0.0, 1.0)
