@@ -63,6 +63,25 @@ def _per_model(field: str) -> str:
     )
 
 
+# --flag, the TrainConfig field it sets, its unit, what it means.
+AUGMENTATION_OPTIONS = (
+    ("--rotate", "rotate_degrees", "DEGREES", "largest rotation"),
+    ("--scale", "scale", "FRACTION", "largest relative change of size"),
+    ("--shear", "shear", "FACTOR", "largest slant (horizontal shear factor)"),
+    ("--shift", "shift_pixels", "PIXELS", "largest shift"),
+    ("--thickness", "thickness", "CHANCE", "chance that a digit's strokes get 1 px more or less"),
+)
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except "None": those options say their per-model defaults themselves."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface; every option is documented in ``--help``."""
     parser = argparse.ArgumentParser(
@@ -71,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         "y = softmax(xW + b), a multilayer perceptron or a small CNN) and export it as a "
         "versioned SavedModel <model-dir>/<name>/<version>/ with metadata.json. "
         "Hyperparameters left out take the chosen model's defaults.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument(
         "--model",
@@ -151,39 +170,15 @@ def build_parser() -> argparse.ArgumentParser:
     augment = parser.add_argument_group(
         "augmentation", "random variations of the training digits, drawn per minibatch"
     )
-    augment.add_argument(
-        "--rotate",
-        type=_non_negative_float,
-        default=None,
-        dest="rotate_degrees",
-        help="largest rotation, degrees; " + _per_model("rotate_degrees"),
-    )
-    augment.add_argument(
-        "--scale",
-        type=_non_negative_float,
-        default=None,
-        help="largest relative change of size; " + _per_model("scale"),
-    )
-    augment.add_argument(
-        "--shear",
-        type=_non_negative_float,
-        default=None,
-        help="largest slant (horizontal shear factor); " + _per_model("shear"),
-    )
-    augment.add_argument(
-        "--shift",
-        type=_non_negative_float,
-        default=None,
-        dest="shift_pixels",
-        help="largest shift, pixels; " + _per_model("shift_pixels"),
-    )
-    augment.add_argument(
-        "--thickness",
-        type=_non_negative_float,
-        default=None,
-        help="chance that a digit's strokes are made a pixel thicker or thinner; "
-        + _per_model("thickness"),
-    )
+    for flag, field, unit, meaning in AUGMENTATION_OPTIONS:
+        augment.add_argument(
+            flag,
+            type=_non_negative_float,
+            default=None,
+            dest=field,
+            metavar=unit,
+            help=f"{meaning}; {_per_model(field)}",
+        )
     train.add_argument(
         "--seed",
         type=int,
