@@ -258,24 +258,7 @@ class Server:
     def tree_rss_mb(self) -> float:
         """Resident set size of the server and every process under it (workers, children)."""
         assert self.process is not None
-        children: dict[int, list[int]] = {}
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-        total, pending = 0.0, [self.process.pid]
-        while pending:
-            pid = pending.pop()
-            pending.extend(children.get(pid, []))
-            try:
-                status = Path(f"/proc/{pid}/status").read_text()
-            except OSError:
-                continue
-            rss = [line.split()[1] for line in status.splitlines() if line.startswith("VmRSS")]
-            total += int(rss[0]) / 1024 if rss else 0
-        return total
+        return process_tree_rss_mb(self.process.pid)
 
     def output(self) -> str:
         """What the server has written so far."""
@@ -292,6 +275,28 @@ class Server:
                 self.process.kill()
                 self.process.wait()
         self.log.close()
+
+
+def process_tree_rss_mb(root: int) -> float:
+    """Resident memory (MB) of process ``root`` and every process under it, from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, pending = 0.0, [root]
+    while pending:
+        pid = pending.pop()
+        pending.extend(children.get(pid, []))
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        rss = [line.split()[1] for line in status.splitlines() if line.startswith("VmRSS")]
+        total += int(rss[0]) / 1024 if rss else 0
+    return total
 
 
 def uvicorn_argv(target: str, port: int, *extra: str) -> list[str]:

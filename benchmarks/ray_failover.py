@@ -29,6 +29,8 @@ import numpy as np
 import yaml
 from PIL import Image
 
+from benchmarks.loadgen import process_tree_rss_mb
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "deploy" / "ray" / "serve.yaml"
 HOST = "127.0.0.1"
@@ -112,28 +114,6 @@ def deploy(port: int) -> None:
     )
 
 
-def descendants_rss_mb() -> float:
-    """Resident memory of this process and everything it started (Ray's processes, replicas)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    total, pending = 0.0, [os.getpid()]
-    while pending:
-        pid = pending.pop()
-        pending.extend(children.get(pid, []))
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        rss = [line.split()[1] for line in status.splitlines() if line.startswith("VmRSS")]
-        total += int(rss[0]) / 1024 if rss else 0
-    return total
-
-
 def kill_replica(replica: str) -> None:
     import ray
 
@@ -171,7 +151,7 @@ def run(port: int, mnist: Path, timeout: float) -> dict[str, Any]:
     started = time.perf_counter()
     deploy(port)
     ready = time.perf_counter() - started
-    memory = descendants_rss_mb()
+    memory = process_tree_rss_mb(os.getpid())
     pngs, labels = mnist_pngs(mnist, 32)
 
     # Concurrent requests: which replica answered which digit.

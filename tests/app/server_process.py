@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -114,3 +116,32 @@ def run_to_exit(
         timeout=STARTUP_GUARD_SECONDS,
         check=False,
     )
+
+
+def read_response(conn: socket.socket) -> tuple[bytes, dict[str, Any]]:
+    """Status line and headers, and the JSON body, of one HTTP/1.1 response."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"closed after {data!r}")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    [length] = [
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    ]
+    while len(body) < length:
+        body += conn.recv(65536)
+    return head, json.loads(body)
+
+
+def start_upload(server: Server, body: bytes, sent: int) -> socket.socket:
+    """A connection that has sent a raw-body /predict's headers and ``sent`` bytes of its body."""
+    conn = socket.create_connection(("127.0.0.1", server.port), timeout=60)
+    conn.sendall(
+        b"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: image/png\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body[:sent])
+    )
+    return conn

@@ -16,7 +16,7 @@ import pytest
 
 from tests.app.conftest import MODEL_NAME
 from tests.app.samples import mnist_test_set, png
-from tests.app.server_process import REPO, Server, run_to_exit, running_server
+from tests.app.server_process import REPO, Server, read_response, run_to_exit, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -115,22 +115,6 @@ def test_oversized_upload_is_refused_before_it_is_sent(server: Server) -> None:
     assert head.startswith(b"HTTP/1.1 413 ")
     assert body["error"]["code"] == "body_too_large"
     assert httpx.get(f"{server.url}/health/live", timeout=10).status_code == 200
-
-
-def read_response(conn: socket.socket) -> tuple[bytes, dict[str, Any]]:
-    """Status line and headers, and the JSON body, of one HTTP/1.1 response."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += conn.recv(65536)
-    head, _, body = data.partition(b"\r\n\r\n")
-    [length] = [
-        int(line.split(b":")[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
-    ]
-    while len(body) < length:
-        body += conn.recv(65536)
-    return head, json.loads(body)
 
 
 def test_docs_work_over_http(server: Server) -> None:

@@ -16,7 +16,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.app.samples import mnist_test_set, png
-from tests.app.server_process import Server, run_to_exit, running_server
+from tests.app.server_process import (
+    Server,
+    read_response,
+    run_to_exit,
+    running_server,
+    start_upload,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -186,8 +192,6 @@ def test_workers_that_cannot_start_stop_the_launcher(tmp_path: Path) -> None:
 
 def test_sigterm_drains_every_worker_and_the_supervisor_exits_0(tmp_path: Path) -> None:
     """gunicorn passes SIGTERM on to its workers; each drains as a single process does."""
-    from tests.app.traffic.test_server_lifecycle import read_response, start_upload
-
     image = png(mnist_test_set(count=1)[0][0])
     env = {"MNIST_WORKERS": "2", "MNIST_MODELS": "mnist", "MNIST_DRAIN_SECONDS": "3"}
     with running_server(env, tmp_path / "server.log") as server:

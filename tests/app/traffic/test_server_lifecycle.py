@@ -3,14 +3,12 @@ keep-alive connections closed, a log destination that blocks."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -20,9 +18,11 @@ from tests.app.server_process import (
     REPO,
     Server,
     free_port,
+    read_response,
     running_server,
     service_command,
     service_env,
+    start_upload,
     wait_ready,
 )
 
@@ -30,35 +30,6 @@ pytestmark = pytest.mark.slow
 
 IN_FLIGHT = 12
 DRAIN_SECONDS = 3
-
-
-def start_upload(server: Server, body: bytes, sent: int) -> socket.socket:
-    """A connection that has sent a raw-body /predict's headers and ``sent`` bytes of its body."""
-    conn = socket.create_connection(("127.0.0.1", server.port), timeout=60)
-    conn.sendall(
-        b"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: image/png\r\n"
-        b"Content-Length: %d\r\n\r\n%s" % (len(body), body[:sent])
-    )
-    return conn
-
-
-def read_response(conn: socket.socket) -> tuple[bytes, dict[str, Any]]:
-    """Status line and headers, and the JSON body, of one HTTP/1.1 response."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(65536)
-        if not chunk:
-            raise ConnectionError(f"closed after {data!r}")
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    [length] = [
-        int(line.split(b":")[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
-    ]
-    while len(body) < length:
-        body += conn.recv(65536)
-    return head, json.loads(body)
 
 
 def closed_by_server(conn: socket.socket, within: float) -> bool:
