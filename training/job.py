@@ -51,7 +51,7 @@ def run(
     import tensorflow as tf
 
     from training.calibrate import calibrate
-    from training.evaluate import Evaluation, evaluate, logits_of, report
+    from training.evaluate import Evaluation, evaluate_logits, logits_of, report
     from training.export import export_model
     from training.models import build_model
     from training.train import History, Trainer
@@ -64,13 +64,13 @@ def run(
         f"trained {history.steps} steps in {history.seconds:.2f} s "
         f"({history.steps / max(history.seconds, 1e-9):.0f} steps/s)"
     )
-    evaluation: Evaluation = evaluate(model, mnist.test_images, mnist.test_labels)
+    # One pass over the test set serves both the evaluation and the calibration's figures.
+    test_logits = logits_of(model, mnist.test_images)
+    evaluation: Evaluation = evaluate_logits(test_logits, mnist.test_labels)
     print(report(evaluation))
     calibration = None
     if len(val_x):
-        fitted = calibrate(
-            logits_of(model, val_x), val_y, logits_of(model, mnist.test_images), mnist.test_labels
-        )
+        fitted = calibrate(logits_of(model, val_x), val_y, test_logits, mnist.test_labels)
         calibration = asdict(fitted)
         print(
             f"calibration: temperature {fitted.temperature:.3f} (fitted on the validation split);"
