@@ -246,8 +246,7 @@ async def infer(
             return_input=return_input,
             min_confidence=options.min_confidence,
         )
-    answered = [p["digit"] for p in body["predictions"] if p["digit"] is not None]
-    _record(served, metrics, len(uploads), answered)
+    _record(served, metrics, len(uploads), _answered(body))
     return body
 
 
@@ -263,7 +262,7 @@ async def _infer_explained(
     servable = served.servable
     assert servable is not None, "only available versions are leased"
     check_explainable(servable)  # before any work: a 422 costs nothing
-    inputs, probabilities = await infer_files(served, metrics, uploads, limits, options, budget)
+    inputs, probabilities = await _decode_and_run(served, uploads, limits, options, budget)
     # Off the micro-batcher: occlusion's hundreds of copies would hold up other requests' images.
     work = partial(explanations, servable, stack(inputs), probabilities)
     found = await anyio.to_thread.run_sync(work)
@@ -277,6 +276,7 @@ async def _infer_explained(
     )
     for prediction, explanation in zip(body["predictions"], found, strict=True):
         prediction["explanation"] = explanation
+    _record(served, metrics, len(uploads), _answered(body))
     return body
 
 
@@ -296,14 +296,24 @@ async def infer_files(
     budget: ByteBudget | None = None,
 ) -> tuple[list[Prepared], Probabilities]:
     """Decode and normalise encoded images as :func:`infer` does; their inputs and probabilities."""
+    inputs, probabilities = await _decode_and_run(served, uploads, limits, options, budget)
+    _record(served, metrics, len(inputs), probabilities.argmax(axis=1).tolist())
+    return inputs, probabilities
+
+
+async def _decode_and_run(
+    served: ServedVersion,
+    uploads: Sequence[Upload],
+    limits: ImageLimits,
+    options: InferOptions,
+    budget: ByteBudget | None,
+) -> tuple[list[Prepared], Probabilities]:
     images = read_headers(uploads, limits)
     inputs = quick_inputs(uploads, images, options.normalize, options.inline_max_bytes)
     if inputs is None:
         work = partial(prepare_all, uploads, images, options.normalize)
         inputs = await _in_thread(work, images, budget)
-    probabilities = await _run_model(served, stack(inputs))
-    _record(served, metrics, len(inputs), probabilities.argmax(axis=1).tolist())
-    return inputs, probabilities
+    return inputs, await _run_model(served, stack(inputs))
 
 
 async def _in_thread(
@@ -325,6 +335,11 @@ async def _run_model(served: ServedVersion, pixels: Pixels) -> Probabilities:
     if served.batcher is None:
         return servable.probabilities(pixels)  # ~5 µs an image: less than a thread hand-off
     return await served.batcher.predict(pixels)
+
+
+def _answered(body: dict[str, Any]) -> list[int]:
+    """The digits a response body gives (not the ones withheld by min_confidence)."""
+    return [p["digit"] for p in body["predictions"] if p["digit"] is not None]
 
 
 def _record(served: ServedVersion, metrics: Metrics, images: int, digits: list[int]) -> None:

@@ -110,3 +110,24 @@ def test_the_setting_is_checked_at_start_up(make_app: Callable[..., Any]) -> Non
 
     with pytest.raises(ValidationError, match="min_confidence"):
         make_app(min_confidence=1.5)
+
+
+async def test_an_explained_request_counts_only_the_answers_it_gives(
+    make_app: Callable[..., FastAPI], saved_model_reference: SavedModelReference
+) -> None:
+    files, images = uploads()
+    probabilities, _ = saved_model_reference(images)
+    threshold = threshold_between(probabilities.max(axis=1))
+    async with serving(make_app(min_confidence=threshold)) as client:
+        response = await client.post("/predict?explain=true", files=files)
+        metrics = (await client.get("/metrics")).text
+    predictions = response.json()["predictions"]
+    assert all("explanation" in p for p in predictions)
+    answered = sum(p["digit"] is not None for p in predictions)
+    assert 0 < answered < len(images)
+    counted = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("mnist_predictions_total{")
+    )
+    assert counted == answered
