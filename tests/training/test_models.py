@@ -30,8 +30,9 @@ def test_every_architecture_name_builds_its_class() -> None:
 def test_parameter_counts_follow_the_layer_sizes() -> None:
     assert build_model("softmax").parameter_count() == 784 * 10 + 10
     assert build_model("mlp").parameter_count() == (784 + 1) * 256 + (256 + 1) * 128 + 129 * 10
-    conv = (9 * 1 + 1) * 16 + (9 * 16 + 1) * 32
-    assert build_model("cnn").parameter_count() == conv + (7 * 7 * 32 + 1) * 128 + 129 * 10
+    conv = (9 * 1 + 1) * 16 + (9 * 16 + 1) * 32 + (9 * 32 + 1) * 32
+    # Three 2x2 pools: 28 -> 14 -> 7 -> 3 (the odd row and column are dropped).
+    assert build_model("cnn").parameter_count() == conv + (3 * 3 * 32 + 1) * 128 + 129 * 10
 
 
 def test_the_seed_fixes_the_initial_weights() -> None:
