@@ -1,9 +1,8 @@
 """Start-up time and memory: process start -> ready, RSS after start and across 10,000 requests.
 
 The server runs as in production (``python -m app``: uvicorn on uvloop and httptools) pinned to
-core 0; this
-script loads it from core 1 with 16 connections, alternating multipart and raw-body /predict
-requests, and samples the server's resident set size after every 1,000 of them.
+core 0; this script loads it from core 1 with 16 connections, alternating multipart and raw-body
+/predict requests, and samples the server's resident set size after every 1,000 of them.
 
     .venv/bin/python -m benchmarks.memory_startup
 """
