@@ -324,7 +324,7 @@ async def _in_thread(
         return await anyio.to_thread.run_sync(work)
     taken = await budget.take(decoding_cost(images))
     try:
-        return await anyio.to_thread.run_sync(work)
+        return await anyio.to_thread.run_sync(work, limiter=budget.limiter)
     finally:
         budget.give(taken)
 

@@ -29,12 +29,12 @@ from benchmarks.loadgen import (
     pin_to_core,
     raw_image_request,
     run_load,
+    service_argv,
     uvicorn_argv,
     v2_binary_request,
 )
 
 OUR_PORT, NAIVE_PORT, BATCHED_PORT = 18301, 18302, 18303
-OUR_SERVER_FLAGS = ("--loop", "uvloop", "--http", "httptools")
 MODELS = ("mnist", "mnist-mlp", "mnist-cnn")  # the committed models, all served by "ours"
 GOALS = {  # name -> (description, check)
     "predict_vs_health": "our /predict (multipart) >= 0.6x our /health/live requests/s",
@@ -49,13 +49,13 @@ GOALS = {  # name -> (description, check)
 def servers() -> list[Server]:
     ours = Server(
         "ours",
-        uvicorn_argv("app.main:app", OUR_PORT, *OUR_SERVER_FLAGS),
+        service_argv(OUR_PORT),
         OUR_PORT,
         "/health/ready",
     )
     batched = Server(
         "ours, batching on",
-        uvicorn_argv("app.main:app", BATCHED_PORT, *OUR_SERVER_FLAGS),
+        service_argv(BATCHED_PORT),
         BATCHED_PORT,
         "/health/ready",
         env={"MNIST_BATCHING_ENABLED": "true"},

@@ -1,8 +1,8 @@
 """Start-up time and memory: process start -> ready, RSS after start and across 10,000 requests.
 
-The server runs as it would in production (uvicorn with uvloop/httptools) pinned to core 0; this
-script loads it from core 1 with 16 connections, alternating multipart and raw-body /predict
-requests, and samples the server's resident set size after every 1,000 of them.
+The server runs as in production (``python -m app``: uvicorn on uvloop and httptools) pinned to
+core 0; this script loads it from core 1 with 16 connections, alternating multipart and raw-body
+/predict requests, and samples the server's resident set size after every 1,000 of them.
 
     .venv/bin/python -m benchmarks.memory_startup
 """
@@ -20,7 +20,7 @@ from benchmarks.loadgen import (
     pin_to_core,
     raw_image_request,
     run_load,
-    uvicorn_argv,
+    service_argv,
 )
 
 PORT = 18310
@@ -51,7 +51,7 @@ def main() -> None:
 
     server = Server(
         "ours",
-        uvicorn_argv("app.main:app", PORT, "--loop", "uvloop", "--http", "httptools"),
+        service_argv(PORT),
         PORT,
         "/health/ready",
     )

@@ -41,6 +41,7 @@ from benchmarks.loadgen import (
     multipart_request,
     pin_to_core,
     run_load,
+    service_argv,
     uvicorn_argv,
 )
 
@@ -91,7 +92,7 @@ def variants(work: Path, count: int) -> list[Path]:
 
 def server(name: str, models: Path, cache: Path | str, port: int = PORT, **env: str) -> Server:
     settings = {"MNIST_MODEL_DIR": str(models), "MNIST_CACHE_DIR": str(cache), **env}
-    return Server(name, uvicorn_argv("app.main:app", port, *FLAGS), port, "/health/ready", settings)
+    return Server(name, service_argv(port), port, "/health/ready", settings)
 
 
 def start_to_ready(candidate: Server) -> float:
@@ -105,6 +106,7 @@ def start_to_ready(candidate: Server) -> float:
 def release_server(checkout: Path, port: int = BASELINE_PORT) -> Server:
     """The single-model release, from its own checkout, serving the committed model."""
     env = {"MNIST_MODEL_DIR": str(REPO / "model")}
+    # That release predates ``python -m app``: uvicorn with the same loop and HTTP parser.
     argv = uvicorn_argv("app.main:app", port, *FLAGS)
     return Server("single-model release", argv, port, "/health/ready", env, cwd=checkout)
 

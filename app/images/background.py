@@ -41,6 +41,12 @@ _MAD_TO_SIGMA = 1.4826
 # flat spread of levels; 2/pi for Gaussian noise); a digit on paper, its anti-aliased edges
 # included, 0.8 to 0.9 (measured on the tight crops of realworld_eval and UCI's scans).
 TWO_LEVELS = 0.75
+# Images of more pixels than this take their noise and background levels from every other row
+# and column: a quarter of the pixels, still over 65,000 samples, whose medians and percentiles
+# differ from all the pixels' by a small fraction of the noise (a median of n samples is off by
+# about 1.25 sigma / sqrt(n): 0.5 % of sigma at 65,000), for a quarter of the partitioning, which
+# was half the time of normalising a photo at the 512x512 working size.
+_SAMPLED_ABOVE = 256 * 256
 
 
 def otsu_threshold(values: FloatImage) -> float:
@@ -165,9 +171,10 @@ def background(gray: FloatImage) -> FloatImage:
 
 
 def image_noise(foreground: FloatImage) -> tuple[float, float]:
-    """Median and robust standard deviation (from the MAD) of all the pixels."""
-    median = float(np.median(foreground))
-    return median, _MAD_TO_SIGMA * float(np.median(np.abs(foreground - median)))
+    """Median and robust standard deviation (from the MAD) of all the pixels (or a sample)."""
+    values = _sampled(foreground)
+    median = float(np.median(values))
+    return median, _MAD_TO_SIGMA * float(np.median(np.abs(values - median)))
 
 
 def paper_noise(foreground: FloatImage, threshold: float) -> tuple[float, float]:
@@ -180,8 +187,9 @@ def paper_noise(foreground: FloatImage, threshold: float) -> tuple[float, float]
     neighbouring pixels, which hides noise from that estimator, and in a larger image the edges
     are a small share of the paper anyway.)
     """
-    below = foreground[foreground < threshold]
-    values = below if below.size else foreground
+    sample = _sampled(foreground)
+    below = sample[sample < threshold]
+    values = below if below.size else sample
     level = float(np.median(values))
     spread = _MAD_TO_SIGMA * float(np.median(np.abs(values - level)))
     if min(foreground.shape) < _DENOISE_MIN_SIDE:
@@ -227,6 +235,8 @@ def _cell_field(gray: FloatImage, percentile: float, cell: int = _CELL) -> Float
     # Equal cells; the few rows and columns left over at the far edges only miss the statistic.
     cell_h, cell_w = height // rows, width // cols
     cells = gray[: rows * cell_h, : cols * cell_w].reshape(rows, cell_h, cols, cell_w)
+    if gray.size > _SAMPLED_ABOVE:
+        cells = cells[:, ::2, :, ::2]
     grid = np.percentile(cells.transpose(0, 2, 1, 3).reshape(rows, cols, -1), percentile, axis=2)
     grid = grid.astype(np.float32)
     if rows == cols == 1:
@@ -234,6 +244,11 @@ def _cell_field(gray: FloatImage, percentile: float, cell: int = _CELL) -> Float
     grid = _median3x3(grid)
     field = Image.fromarray(grid).resize((width, height), Image.Resampling.BILINEAR)
     return np.asarray(field, dtype=np.float32)
+
+
+def _sampled(values: FloatImage) -> FloatImage:
+    """Every other row and column of a large image (see ``_SAMPLED_ABOVE``), else all of it."""
+    return values[::2, ::2] if values.size > _SAMPLED_ABOVE else values
 
 
 def _grid(shape: tuple[int, ...], cell: int) -> tuple[int, int]:

@@ -25,7 +25,7 @@ import numpy as np
 import pyspng
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from app.contract import Pixels
+from app.contract import IMAGE_SIZE, Pixels
 from app.errors import (
     EmptyFileError,
     ImageTooLargeError,
@@ -37,6 +37,7 @@ from app.errors import (
 )
 from app.images.luminance import UnsupportedModeError
 from app.images.normalize import (
+    WORKING_SIDE,
     BlankImageError,
     NormalizeMode,
     Prepared,
@@ -215,15 +216,21 @@ def load_image(image: Image.Image) -> Image.Image:
 
 
 # Peak bytes per pixel of decoding and normalising an image, by how it is decoded: libspng's
-# grey levels; an 8-bit Pillow image box-reduced before the float work (four bytes a pixel as
-# Pillow stores it, and the reduced copy); any other one, worked on in floats at full size.
-# Normalisation works on at most 512x512 floats: ~8 MB more for any image larger than that.
-# Measured peaks (RSS, one image): 2590x2590 RGB PNG 41 MB (estimate 62), RGBA 52 (62), grey
-# PNG 25 (35); 4096x4096 grey 56 (75); 3000x3000 JPEG 53 (80); 700x700 RGB 20 (24).
-_GREY_PNG_BYTES, _REDUCED_BYTES, _FULL_SIZE_BYTES = 4, 8, 32
+# grey levels; a JPEG decoded straight to grey levels (at its DCT-scaled size, see
+# :func:`_grey_draft`); another 8-bit Pillow image box-reduced before the float work (four bytes
+# a pixel as Pillow stores it, and the reduced copy); any other one, worked on in floats at full
+# size. Normalisation works on at most 512x512 floats: ~12 MB more for any image larger than
+# that. Measured peaks (RSS, one image): 2590x2590 RGB PNG 41 MB (estimate 66), RGBA 52 (66),
+# grey PNG 25 (39); 4096x4096 grey 56 (79); 700x700 RGB 20 (28). JPEG photos, decoded to grey
+# (before, in colour at full size): 800x800 12.4 MB (estimate 15.1; before 17.6, estimate
+# 28.9), 2000x2000 at 1000x1000 12.7 (16.6; 29.7, 40.4), 4096x4096 at 512x512 11.9 (13.6; 77,
+# 143).
+_GREY_PNG_BYTES, _GREY_JPEG_BYTES, _REDUCED_BYTES, _FULL_SIZE_BYTES = 4, 4, 8, 32
 _REDUCED_MODES = frozenset({"L", "LA", "RGB", "RGBA", "CMYK", "I", "F"})
-_REDUCED_FROM_SIDE = 1024  # normalisation works at 512 pixels a side; it box-reduces from 2x
-_WORKING_SIDE, _WORKING_SET = 512, 8 * 1024 * 1024
+_REDUCED_FROM_SIDE = 2 * WORKING_SIDE  # normalisation box-reduces 8-bit images from 2x
+_WORKING_SET = 12 * 1024 * 1024
+# The scales at which libjpeg can decode (IDCT on fewer coefficients): 1/8, 1/4, 1/2, 1.
+_DCT_SCALES = (8, 4, 2, 1)
 
 
 def decode_cost(image: Opened) -> int:
@@ -231,12 +238,36 @@ def decode_cost(image: Opened) -> int:
     width, height = image.size
     if isinstance(image, GreyPng):
         per_pixel = _GREY_PNG_BYTES
+    elif (draft := _grey_draft(image)) is not None:
+        width, height = draft[1]
+        per_pixel = _GREY_JPEG_BYTES
     elif image.mode in _REDUCED_MODES and max(width, height) >= _REDUCED_FROM_SIDE:
         per_pixel = _REDUCED_BYTES
     else:
         per_pixel = _FULL_SIZE_BYTES
-    working = _WORKING_SET if max(width, height) > _WORKING_SIDE else 0
+    working = _WORKING_SET if max(image.size) > WORKING_SIDE else 0
     return width * height * per_pixel + working
+
+
+def _grey_draft(image: Image.Image) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """How a JPEG larger than the working size is decoded: what to ask and what comes out.
+
+    libjpeg can decode straight to grey levels (the luma channel it stores: no chroma IDCT, no
+    upsampling, no colour conversion) and at 1/2, 1/4 or 1/8 of the size (DCT scaling, what
+    ``Image.thumbnail`` uses). Normalisation wants grey levels at 512 pixels a side, so a
+    photo is decoded at the largest of those scales that keeps it at least that large. The
+    luma differs from Pillow's conversion of the decoded colours by rounding only. Pillow's
+    ``draft`` picks the scale from the size asked, ``(width // scale, height // scale)``;
+    the image then comes out ``ceil(size / scale)`` large. None: decoded as it is.
+    """
+    width, height = image.size
+    longer = max(width, height)
+    if image.format != "JPEG" or image.mode not in ("L", "RGB") or longer <= WORKING_SIDE:
+        return None
+    fits = min(longer // WORKING_SIDE, width, height)
+    scale = next(scale for scale in _DCT_SCALES if scale <= fits)
+    asked = (width // scale, height // scale)
+    return asked, (-(-width // scale), -(-height // scale))
 
 
 def _check_limits(size: tuple[int, int], limits: ImageLimits) -> None:
@@ -258,14 +289,23 @@ def prepare_image(opened: Opened, mode: NormalizeMode) -> Prepared:
         pixels = _decode_grey_png(opened)
         image = pixels if pixels is not None else load_image(_open_with_pillow(opened.data))
     else:
+        draft = _grey_draft(opened)
+        if draft is not None:
+            if mode is NormalizeMode.NEVER:  # larger than the working size: never 28x28
+                raise _wrong_size(WrongSizeError(opened.size, (IMAGE_SIZE, IMAGE_SIZE)))
+            opened.draft("L", draft[0])
         image = load_image(opened)
     try:
         return prepare(image, mode)
     except WrongSizeError as exc:
-        raise WrongImageSizeError(
-            str(exc), details={"received": list(exc.received), "expected": list(exc.expected)}
-        ) from exc
+        raise _wrong_size(exc) from exc
     except BlankImageError as exc:
         raise NoInkError(str(exc)) from exc
     except UnsupportedModeError as exc:
         raise UnsupportedImageModeError(str(exc)) from exc
+
+
+def _wrong_size(exc: WrongSizeError) -> WrongImageSizeError:
+    return WrongImageSizeError(
+        str(exc), details={"received": list(exc.received), "expected": list(exc.expected)}
+    )

@@ -143,16 +143,29 @@ def encode_png_base64(pixels: Pixels) -> str:
 
 
 def _shrink(image: Image.Image) -> Image.Image:
-    """Box-average a very large upload down towards the working size while still in 8 bits.
+    """Box-average a large upload down towards the working size while still in 8 bits.
 
     This is the same averaging ``normalize`` would do, but on bytes in C rather than on floats
-    (a 4096x4096 photo gets 8 times faster). Pillow premultiplies alpha for it, so garbage
-    colours in transparent pixels do not bleed into their painted neighbours.
+    (a 4096x4096 photo gets 8 times faster). Grey levels (a JPEG decoded straight to grey, a
+    greyscale PNG) go to the working size in one step, so that nothing larger than the
+    decoded image itself is ever held; other modes are reduced by a whole factor, Pillow
+    premultiplying alpha for it, so garbage colours in transparent pixels do not bleed into
+    their painted neighbours.
     """
-    factor = max(image.size) // WORKING_SIDE
-    if factor < 2 or image.mode not in _REDUCIBLE_MODES:
+    width, height = image.size
+    longer = max(width, height)
+    if longer <= WORKING_SIDE or image.mode not in _REDUCIBLE_MODES:
         return image
-    return image.reduce(factor)
+    if image.mode == "L":
+        return image.resize(_working_size(width, height), Image.Resampling.BOX)
+    factor = longer // WORKING_SIDE
+    return image.reduce(factor) if factor >= 2 else image
+
+
+def _working_size(width: int, height: int) -> tuple[int, int]:
+    """The size an image larger than the working size is box-averaged to."""
+    scale = WORKING_SIDE / max(width, height, 1)
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def _strict_pixels(image: Image.Image | Pixels) -> Pixels:
@@ -173,11 +186,10 @@ def _to_pixels(values: FloatImage) -> Pixels:
 
 def _working_copy(gray: FloatImage) -> FloatImage:
     height, width = gray.shape
-    scale = WORKING_SIDE / max(height, width, 1)
-    if scale >= 1:
+    if max(height, width) <= WORKING_SIDE:
         return gray
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(Image.fromarray(gray).resize(size, Image.Resampling.BOX), dtype=np.float32)
+    resized = Image.fromarray(gray).resize(_working_size(width, height), Image.Resampling.BOX)
+    return np.asarray(resized, dtype=np.float32)
 
 
 def _normalise_stroke(ink: FloatImage, strokes: npt.NDArray[np.bool_]) -> FloatImage:

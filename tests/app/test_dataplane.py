@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import threading
+
+import anyio
 import numpy as np
 import pytest
 from PIL import Image
 
-from app.dataplane import Upload, quick_inputs, read_headers
+from app.dataplane import Upload, _in_thread, quick_inputs, read_headers
 from app.errors import NotAnImageError
 from app.images.decoding import ImageLimits
 from app.images.normalize import NormalizeMode
+from app.traffic.admission import Admission, ByteBudget
 from tests.app.samples import digit_pixels, encode, png
 
 LIMIT = 4096
@@ -59,3 +64,43 @@ def test_normalize_always_and_large_bodies_go_to_a_thread() -> None:
 def test_unreadable_data_is_refused_from_its_header() -> None:
     with pytest.raises(NotAnImageError):
         quick(NormalizeMode.NEVER, LIMIT, b"not an image")
+
+
+@pytest.mark.anyio
+async def test_decoding_runs_on_at_most_as_many_threads_as_the_budget_allows() -> None:
+    """With one thread, a second decoding starts only after the first ends: it cannot set the
+    event the first one waits for (while other threads would)."""
+    budget = ByteBudget(100 * 1024 * 1024, wait_timeout=5, threads=1)
+    other_started = threading.Event()
+    seen: list[bool] = []
+
+    def first() -> None:
+        seen.append(other_started.wait(timeout=0.5))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(_in_thread, first, [], budget)
+        await anyio.sleep(0.05)
+        group.start_soon(_in_thread, other_started.set, [], budget)
+    assert seen == [False]
+
+
+@pytest.mark.anyio
+async def test_without_a_thread_bound_decodings_overlap() -> None:
+    budget = ByteBudget(100 * 1024 * 1024, wait_timeout=5)
+    other_started = threading.Event()
+    seen: list[bool] = []
+
+    def first() -> None:
+        seen.append(other_started.wait(timeout=5))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(_in_thread, first, [], budget)
+        await anyio.sleep(0.05)
+        group.start_soon(_in_thread, other_started.set, [], budget)
+    assert seen == [True]
+
+
+def test_the_app_decodes_on_as_many_threads_as_it_has_cores() -> None:
+    admission = Admission.split(100 * 1024 * 1024, wait_timeout=3)
+    assert admission.decoding.threads == len(os.sched_getaffinity(0))
+    assert admission.bodies.threads is None

@@ -12,6 +12,7 @@ from app.images.background import (
     background,
     border,
     denoise,
+    image_noise,
     light_on_dark,
     otsu_threshold,
     paper_noise,
@@ -251,3 +252,25 @@ def test_denoise_is_pillows_3x3_median_with_repeated_edges(
 def test_small_images_are_left_as_they_are() -> None:
     values = np.arange(63 * 80, dtype=np.float32).reshape(63, 80)
     assert denoise(values) is values
+
+
+def test_a_large_image_takes_its_noise_and_background_levels_from_a_quarter_of_its_pixels() -> None:
+    """Every other row and column: hot pixels on the odd ones, a quarter of the image, are
+    not seen, and the levels are those of the pixels sampled, for a quarter of the work."""
+    rng = np.random.default_rng(5)
+    image = (60 + rng.normal(0, 6, (512, 512))).astype(np.float32)
+    image[1::2, 1::2] = 250.0
+    sample = image[::2, ::2]
+    level, spread = image_noise(image)
+    assert level == pytest.approx(float(np.median(sample)))
+    assert spread == pytest.approx(1.4826 * float(np.median(np.abs(sample - level))))
+    assert paper_noise(image, 200.0) == (level, spread)
+    assert spread == pytest.approx(6.0, rel=0.05)
+    field = background(image)
+    assert float(field.max()) < 60.0  # the cells' 20th percentile of the paper alone
+
+
+def test_a_small_image_takes_its_levels_from_every_pixel() -> None:
+    image = np.arange(100 * 100, dtype=np.float32).reshape(100, 100) % 97
+    level, _ = image_noise(image)
+    assert level == float(np.median(image))

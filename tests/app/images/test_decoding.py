@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyspng
 import pytest
 from PIL import Image, PngImagePlugin
@@ -15,8 +17,8 @@ from PIL import Image, PngImagePlugin
 from app.errors import ApiError
 from app.images import decoding
 from app.images.decoding import GreyPng, ImageLimits, prepare_image, read_header
-from app.images.normalize import NormalizeMode, Prepared
-from tests.app.samples import digit_pixels, encode, png
+from app.images.normalize import NormalizeMode, Prepared, prepare
+from tests.app.samples import digit_pixels, encode, mnist_test_set, png
 
 LIMITS = ImageLimits(max_side=4096, max_pixels=4096 * 4096)
 
@@ -303,3 +305,124 @@ def test_image_data_longer_than_the_header_says_is_left_to_pillow() -> None:
     assert isinstance(opened, GreyPng)
     assert not decoding._intact(opened)
     np.testing.assert_array_equal(decode(data, NormalizeMode.NEVER).pixels, pixels)
+
+
+def phone_photo(digit: npt.NDArray[np.uint8], size: tuple[int, int], seed: int) -> bytes:
+    """An MNIST digit in dark blue ink on unevenly lit, noisy grey paper: a phone's JPEG."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    side = int(min(size) * rng.uniform(0.3, 0.6))
+    big = Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC)
+    ink = np.clip(np.asarray(big, dtype=np.float32) / 255, 0, 1)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    paper = 170 + 40 * (xs / width - ys / height) + rng.normal(0, 8, (height, width))
+    coverage = np.zeros((height, width), np.float32)
+    top, left = rng.integers(0, height - side), rng.integers(0, width - side)
+    coverage[top : top + side, left : left + side] = ink
+    pen = np.array([25, 40, 120])
+    rgb = paper[..., None] * (1 - coverage[..., None]) + coverage[..., None] * pen
+    return encode(Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)), "JPEG", quality=90)
+
+
+def _decoded_for_normalisation(data: bytes, monkeypatch: pytest.MonkeyPatch) -> Image.Image:
+    """The Pillow image that normalisation receives when the service decodes ``data``."""
+    seen: list[Image.Image] = []
+
+    def keep(image: Image.Image, mode: NormalizeMode) -> Prepared:
+        seen.append(image.copy())
+        return Prepared(pixels=np.zeros((28, 28), np.uint8), normalized=True)
+
+    monkeypatch.setattr(decoding, "prepare", keep)
+    decode(data, NormalizeMode.AUTO)
+    return seen[0]
+
+
+@pytest.mark.parametrize(
+    ("size", "decoded"),
+    [
+        ((2000, 1500), (1000, 750)),  # 1/2: 1/4 would be under 512 pixels a side
+        ((1100, 1400), (550, 700)),
+        ((4096, 3000), (512, 375)),  # 1/8, the smallest scale
+        ((4095, 700), (1024, 175)),  # 1/4: ceil(size / 4)
+        ((3000, 6), (750, 2)),  # 1/4, not 1/8: Pillow scales both sides alike
+        ((800, 600), (800, 600)),  # under twice the working size: grey, not scaled
+    ],
+)
+def test_a_large_jpeg_is_decoded_straight_to_grey_at_a_dct_scale(
+    size: tuple[int, int], decoded: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photo = phone_photo(digit_pixels(seed=1), size, seed=0)
+
+    image = _decoded_for_normalisation(photo, monkeypatch)
+
+    assert (image.mode, image.size) == ("L", decoded)
+
+
+def test_small_jpegs_are_decoded_as_they_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 28x28 (or any image up to the working size) keeps its colours: the strict path's."""
+    for size in [(28, 28), (512, 300)]:
+        photo = phone_photo(digit_pixels(seed=1), size, seed=0) if size[0] > 28 else b""
+        photo = photo or encode(Image.fromarray(digit_pixels()).convert("RGB"), "JPEG")
+        image = _decoded_for_normalisation(photo, monkeypatch)
+        assert (image.mode, image.size) == ("RGB", size)
+
+
+def _aligned_difference(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> float:
+    """Mean absolute difference in grey levels, at the best shift of at most one pixel.
+
+    Centring rounds the centre of mass to a whole pixel, so two equally good inputs can lie a
+    pixel apart.
+    """
+    first, second = a.astype(int), b.astype(int)
+    shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    return min(float(np.abs(np.roll(first, s, (0, 1)) - second).mean()) for s in shifts)
+
+
+@pytest.mark.parametrize("size", [(2000, 1500), (1100, 1400), (4000, 3000)])
+def test_a_photo_decoded_to_grey_at_a_dct_scale_gives_the_full_decodes_input(
+    size: tuple[int, int],
+) -> None:
+    """Each photo's 28x28 is nearly the one a full-size colour decode gives, and nearer to it
+    than to any other photo's. The bound: box-halving the full decode in 8 bits before
+    normalising (an equally valid grid) differs from it by up to 7.8 (2000x1500) and 10.1
+    (4000x3000) grey levels on average, the DCT-scaled decode by up to 7.8 and 9.6."""
+    digits, _ = mnist_test_set(12)
+    photos = [phone_photo(digit, size, seed) for seed, digit in enumerate(digits)]
+
+    served = [decode(photo, NormalizeMode.AUTO).pixels for photo in photos]
+
+    full = [prepare(Image.open(io.BytesIO(photo)), NormalizeMode.AUTO).pixels for photo in photos]
+    for index, pixels in enumerate(served):
+        differences = [_aligned_difference(pixels, other) for other in full]
+        assert differences[index] <= 12.0
+        assert int(np.argmin(differences)) == index
+
+
+def test_a_large_jpeg_with_normalize_never_is_refused_before_decoding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    photo = phone_photo(digit_pixels(seed=1), (2000, 1500), seed=0)
+    monkeypatch.setattr(decoding, "load_image", lambda image: pytest.fail("decoded"))
+
+    with pytest.raises(ApiError) as refused:
+        decode(photo, NormalizeMode.NEVER)
+
+    assert refused.value.code == "wrong_image_size"
+    assert refused.value.details == {"received": [2000, 1500], "expected": [28, 28]}
+
+
+@pytest.mark.parametrize("size", [(2000, 2000), (800, 800), (4096, 3000)])
+def test_the_decoding_estimate_follows_the_grey_dct_scaled_decode(
+    size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The admission budget's estimate is for the grey image at the scale it is decoded at:
+    4 bytes a pixel of that (libjpeg's buffers, the grey image, its reduction) and the
+    normalisation's working set, not 8 to 32 bytes a pixel of the full-size colour image."""
+    photo = phone_photo(digit_pixels(seed=1), size, seed=0)
+    width, height = _decoded_for_normalisation(photo, monkeypatch).size
+
+    cost = decoding.decode_cost(read_header(photo, LIMITS))
+
+    assert cost == 4 * width * height + 12 * 1024 * 1024
+    as_png = decoding.decode_cost(read_header(encode(Image.new("RGB", size), "PNG"), LIMITS))
+    assert cost < as_png
