@@ -38,21 +38,56 @@ class JsonFormatter(logging.Formatter):
     """``{"time", "level", "logger", "message", "request_id", **extra}`` on one line."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        request_id = current_request_id()
-        if request_id is not None:
-            entry["request_id"] = request_id
-        if _worker is not None:
-            entry["worker"] = _worker
-        entry.update((key, value) for key, value in vars(record).items() if key not in _STANDARD)
+        extra = {key: value for key, value in vars(record).items() if key not in _STANDARD}
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode()
+            extra["exception"] = self.formatException(record.exc_info)
+        return json_line(
+            record.created, record.levelname.lower(), record.name, record.getMessage(), extra
+        )
+
+
+def json_line(created: float, level: str, logger: str, message: str, extra: dict[str, Any]) -> str:
+    """One log line as :class:`JsonFormatter` writes it, from its parts."""
+    entry: dict[str, Any] = {
+        "time": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+        "level": level,
+        "logger": logger,
+        "message": message,
+    }
+    request_id = current_request_id()
+    if request_id is not None:
+        entry["request_id"] = request_id
+    if _worker is not None:
+        entry["worker"] = _worker
+    entry.update(extra)
+    return orjson.dumps(entry, default=str).decode()
+
+
+def sole_handler(logger: logging.Logger, level: int) -> BufferedStderrHandler | None:
+    """The handler that alone would write ``logger``'s records of ``level``, if that is ours.
+
+    None when anything else would see them (another handler, a filter, a formatter other than
+    :class:`JsonFormatter`): then the record must go through logging. Otherwise a line can be
+    handed straight to the handler (:meth:`BufferedStderrHandler.write_line`), as an access line
+    is, skipping the record and logging's dispatch (~7 µs of a request's ~12 µs line).
+    """
+    found: list[logging.Handler] = []
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters or current.disabled:
+            return None
+        found.extend(handler for handler in current.handlers if level >= handler.level)
+        current = current.parent if current.propagate else None
+    if len(found) != 1:
+        return None
+    handler = found[0]
+    if (
+        not isinstance(handler, BufferedStderrHandler)
+        or handler.filters
+        or type(handler.formatter) is not JsonFormatter
+    ):
+        return None
+    return handler
 
 
 class BufferedStderrHandler(logging.Handler):
@@ -86,17 +121,22 @@ class BufferedStderrHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            line = self.format(record) + "\n"
+            line = self.format(record)
         except Exception:
             self.handleError(record)
             return
+        self.write_line(line, urgent=record.levelno >= logging.WARNING)
+
+    def write_line(self, line: str, *, urgent: bool = False) -> None:
+        """Buffer one formatted line (``urgent``: have the writer write it out now)."""
+        line += "\n"
         with self._wake:
             if self._pending_bytes + len(line) > self.MAX_PENDING_BYTES:
                 self._dropped += 1
                 return
             self._pending.append(line)
             self._pending_bytes += len(line)
-            if record.levelno >= logging.WARNING or self._pending_bytes >= self.BUFFER_BYTES:
+            if urgent or self._pending_bytes >= self.BUFFER_BYTES:
                 self._urgent = True
                 self._wake.notify_all()
 

@@ -8,16 +8,16 @@ native API's 422s become 400s here), an unknown model or version a 404, a body o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 from fastapi import Request, Response
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from app.errors import ApiError, UnprocessableContentError
 from app.observability.context import REQUEST_ID_HEADER, current_request_id
+from app.protocols.request_routes import Handler, RequestOnlyRoute
 
 
 class ProtocolError(ApiError):
@@ -89,12 +89,12 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
 }
 
 
-class StandardRoute(APIRoute):
+class StandardRoute(RequestOnlyRoute):
     """A documented route whose endpoint takes the bare request; errors in the plain shape.
 
-    As for the native prediction routes, FastAPI's per-request parameter machinery is skipped:
-    these endpoints read their path parameters and body themselves, and the route documents
-    the path parameters from :data:`PATH_PARAMETERS`.
+    As for the native prediction routes, FastAPI's per-request machinery is skipped: these
+    endpoints read their path parameters and body themselves, and the route documents the path
+    parameters from :data:`PATH_PARAMETERS`.
     """
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
@@ -108,8 +108,8 @@ class StandardRoute(APIRoute):
             extra["parameters"] = [*documented, *extra.get("parameters", [])]
             self.openapi_extra = extra
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        endpoint: Callable[[Request], Coroutine[Any, Any, Response]] = self.endpoint
+    def get_route_handler(self) -> Handler:
+        endpoint: Handler = self.endpoint
 
         async def handle(request: Request) -> Response:
             try:

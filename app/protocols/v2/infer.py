@@ -95,7 +95,9 @@ def _images(parsed: InferRequest) -> Tensor:
 
 
 def _options(parsed: InferRequest, default: InferOptions) -> InferOptions:
-    normalize = parsed.parameters.get("normalize", default.normalize.value)
+    normalize = parsed.parameters.get("normalize")
+    if normalize is None:
+        return default  # the commonest request: nothing to build
     try:
         mode = NormalizeMode(normalize)
     except ValueError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -10,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from app.observability.logs import BufferedStderrHandler, JsonFormatter
+from app.observability.logs import BufferedStderrHandler, JsonFormatter, json_line, sole_handler
 
 GUARD_SECONDS = 10  # only so that a broken flusher fails the test instead of hanging it
 
@@ -147,5 +148,46 @@ def test_a_closed_destination_never_stalls_or_fails_the_callers() -> None:
         assert log_from_a_thread(logger, 2_000)
         assert handler.flush_buffer(timeout=GUARD_SECONDS)
         assert handler.lost > 0
+    finally:
+        handler.close()
+
+
+def test_a_line_handed_straight_to_the_handler_is_the_line_logging_writes(tmp_path: Path) -> None:
+    stderr_file, handler = handler_writing_to(tmp_path, flush_interval=3600)
+    logger = handler_logger(handler)
+    extra = {"method": "GET", "path": "/health/live", "status": 200, "duration_ms": 0.25}
+    try:
+        logger.info("request", extra=extra)
+        assert stderr_file.read_text() == ""  # buffered
+        assert sole_handler(logger, logging.INFO) is handler
+        before = time.time()
+        handler.write_line(json_line(before, "info", logger.name, "request", extra))
+        assert handler.flush_buffer(timeout=GUARD_SECONDS)
+        lines = stderr_file.read_text().splitlines()
+        through_logging, straight = (json.loads(line) for line in lines)
+        assert through_logging.keys() == straight.keys()
+        assert {**through_logging, "time": None} == {**straight, "time": None}
+    finally:
+        handler.close()
+
+
+def test_records_go_through_logging_when_anything_else_would_see_them(tmp_path: Path) -> None:
+    _, handler = handler_writing_to(tmp_path, flush_interval=3600)
+    logger = handler_logger(handler)
+    try:
+        assert sole_handler(logger, logging.INFO) is handler
+        handler.setLevel(logging.INFO)
+        assert sole_handler(logger, logging.DEBUG) is None
+        child = logger.getChild("access")
+        assert sole_handler(child, logging.INFO) is handler
+        other = logging.StreamHandler(io.StringIO())
+        child.addHandler(other)
+        assert sole_handler(child, logging.INFO) is None
+        child.removeHandler(other)
+        child.addFilter(lambda record: True)
+        assert sole_handler(child, logging.INFO) is None
+        child.filters.clear()
+        handler.setFormatter(logging.Formatter())
+        assert sole_handler(child, logging.INFO) is None
     finally:
         handler.close()
