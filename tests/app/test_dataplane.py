@@ -66,38 +66,33 @@ def test_unreadable_data_is_refused_from_its_header() -> None:
         quick(NormalizeMode.NEVER, LIMIT, b"not an image")
 
 
+async def _second_starts_while_first_runs(budget: ByteBudget, patience: float) -> list[bool]:
+    """Whether a second decoding started while the first (waiting ``patience`` s for it) ran."""
+    other_started = threading.Event()
+    seen: list[bool] = []
+
+    def first() -> None:
+        seen.append(other_started.wait(timeout=patience))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(_in_thread, first, [], budget)
+        await anyio.sleep(0.05)
+        group.start_soon(_in_thread, other_started.set, [], budget)
+    return seen
+
+
 @pytest.mark.anyio
 async def test_decoding_runs_on_at_most_as_many_threads_as_the_budget_allows() -> None:
     """With one thread, a second decoding starts only after the first ends: it cannot set the
     event the first one waits for (while other threads would)."""
     budget = ByteBudget(100 * 1024 * 1024, wait_timeout=5, threads=1)
-    other_started = threading.Event()
-    seen: list[bool] = []
-
-    def first() -> None:
-        seen.append(other_started.wait(timeout=0.5))
-
-    async with anyio.create_task_group() as group:
-        group.start_soon(_in_thread, first, [], budget)
-        await anyio.sleep(0.05)
-        group.start_soon(_in_thread, other_started.set, [], budget)
-    assert seen == [False]
+    assert await _second_starts_while_first_runs(budget, patience=0.5) == [False]
 
 
 @pytest.mark.anyio
 async def test_without_a_thread_bound_decodings_overlap() -> None:
     budget = ByteBudget(100 * 1024 * 1024, wait_timeout=5)
-    other_started = threading.Event()
-    seen: list[bool] = []
-
-    def first() -> None:
-        seen.append(other_started.wait(timeout=5))
-
-    async with anyio.create_task_group() as group:
-        group.start_soon(_in_thread, first, [], budget)
-        await anyio.sleep(0.05)
-        group.start_soon(_in_thread, other_started.set, [], budget)
-    assert seen == [True]
+    assert await _second_starts_while_first_runs(budget, patience=5) == [True]
 
 
 def test_the_app_decodes_on_as_many_threads_as_it_has_cores() -> None:
