@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=ARCHITECTURE_NAMES,
         default="softmax",
         help="architecture: softmax (the tutorial's, weight maps), mlp (784-256-128-10) or "
-        "cnn (two conv layers); exported as "
+        "cnn (three 3x3 conv layers); exported as "
         + ", ".join(f"{model} -> {name}" for model, name in DEFAULT_MODEL_NAMES.items()),
     )
     data = parser.add_argument_group("data")

@@ -13,7 +13,7 @@ from app.runtime.servable import bind_artifact
 from tests.training.synthetic import digits
 from training.config import ARCHITECTURE_NAMES, TrainConfig
 from training.export import export_model
-from training.models import ARCHITECTURES, DigitModel, build_model
+from training.models import ARCHITECTURES, ConvolutionalNetwork, DigitModel, build_model
 from training.train import Trainer
 
 
@@ -30,8 +30,8 @@ def test_every_architecture_name_builds_its_class() -> None:
 def test_parameter_counts_follow_the_layer_sizes() -> None:
     assert build_model("softmax").parameter_count() == 784 * 10 + 10
     assert build_model("mlp").parameter_count() == (784 + 1) * 256 + (256 + 1) * 128 + 129 * 10
-    conv = (9 * 1 + 1) * 16 + (9 * 16 + 1) * 32 + (9 * 32 + 1) * 32
-    # Three 2x2 pools: 28 -> 14 -> 7 -> 3 (the odd row and column are dropped).
+    conv = (9 * 1 + 1) * 16 + (9 * 16 + 1) * 16 + (9 * 16 + 1) * 32
+    # Pool, stride 2, pool: 28 -> 14 -> 7 -> 3 (the odd row and column are dropped).
     assert build_model("cnn").parameter_count() == conv + (3 * 3 * 32 + 1) * 128 + 129 * 10
 
 
@@ -141,3 +141,13 @@ def test_each_architecture_serves_identical_digits_through_the_compiled_runtime(
         )
         assert (servable.weights is not None) == (name == "softmax")
         servable.close()
+
+
+def test_strided_and_pooled_stages_size_the_dense_layer() -> None:
+    class Odd(ConvolutionalNetwork):
+        # 28 -> 14 (stride 2) -> 7 (pool) -> 4 (stride 2, SAME keeps the odd row) -> 2 (pool)
+        stages = ((8, 2, False), (8, 1, True), (4, 2, True))
+
+    model = Odd(seed=1)
+    assert model.dense.shape == (2 * 2 * 4, ConvolutionalNetwork.hidden)
+    assert model.logits(tf.zeros([3, 28, 28])).shape == (3, 10)
