@@ -26,6 +26,7 @@ from app.observability.middleware import RequestContextMiddleware, StartupFailur
 from app.protocols.native import health, models, predict
 from app.protocols.native.cors import CORSMiddleware
 from app.protocols.native.errors import install_error_handlers
+from app.protocols.prediction_path import PredictionPath
 from app.protocols.tfserving import routes as tfserving
 from app.protocols.v2 import infer as v2_infer
 from app.protocols.v2 import models as v2_models
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.admission.bodies.on_idle = app.state.admission.decoding.on_idle = trimmer
     app.state.drain = Drain()  # started by python -m app on SIGTERM
     install_error_handlers(app)
+    hot_routes = (*predict.router.routes, *v2_infer.router.routes, *tfserving.predict_router.routes)
     _include_first(app, tfserving.predict_router)
     _include_first(app, v2_infer.router)
     _include_first(app, predict.router)
@@ -178,6 +180,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(StartupFailureMiddleware)
+    if not settings.cors_origins:  # the prediction path does the work of exactly these
+        app.add_middleware(
+            PredictionPath,
+            service=app,
+            routes=[*hot_routes],
+            metrics=app.state.metrics,
+            budget=app.state.admission.bodies,
+            body_timeout=settings.body_timeout_s,
+            drain=app.state.drain,
+        )
     return app
 
 
