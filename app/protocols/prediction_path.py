@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI
 from starlette._exception_handler import _lookup_exception_handler
-from starlette._utils import is_async_callable
+from starlette._utils import get_route_path, is_async_callable
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware.exceptions import ExceptionMiddleware
@@ -82,7 +82,10 @@ class PredictionPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in self.methods:
+            path = get_route_path(scope)
             for route in self.routes:
+                if route.path_regex.match(path) is None:
+                    continue  # what matches() finds first, without building a child scope
                 match, child_scope = route.matches(scope)
                 if match is Match.FULL:
                     scope.update(child_scope)  # as the router would: endpoint, params, route
