@@ -4,8 +4,8 @@ A prediction is a few hundred bytes in and out, and the service's middleware (re
 access line, metrics, body admission) and Starlette's layers under it (exception handlers, the
 exit stack, the router, the route) each add a frame, a ``send`` wrapper or a dict copy: ~20 µs
 of a ~130 µs request, spent on work that is already done elsewhere or not needed. This
-middleware, the outermost of the service's own, takes the requests that match a prediction
-route and does that work itself, with the same helpers the middleware uses, in the same order:
+ASGI app, in front of the whole middleware stack (:func:`app.main.create_app` puts it there),
+takes the requests that match a prediction route and does that work itself, with the same helpers the middleware uses, in the same order:
 the request id, the body's admission and deadline, ``Connection: close`` while draining, the
 app's exception handlers, the metrics, the 500 for an unexpected error, the access line. Every
 other request goes down the middleware stack as before.
@@ -47,7 +47,7 @@ class PredictionPath:
     only those no other route comes before: the router would pick them first too. It stands in
     for exactly :class:`~app.observability.middleware.RequestContextMiddleware`,
     :class:`~app.observability.metrics.MetricsMiddleware` and :class:`TrafficGuard` (with the
-    same settings), so the app adds it only when those are its whole middleware.
+    same settings), so the app puts it in front only when those are its whole middleware.
     """
 
     def __init__(
