@@ -28,6 +28,7 @@ import uvicorn
 
 from app.config import Settings, settings_from_environment
 from app.traffic.allocator import tune_allocator
+from app.traffic.coalescing import HttpProtocol
 from app.traffic.drain import DrainingServer
 from app.workers import SHARED_DIR_VARIABLE
 
@@ -68,7 +69,7 @@ def serve_in_this_process(arguments: argparse.Namespace, settings: Settings) -> 
         host=arguments.host,
         port=arguments.port,
         loop="uvloop",
-        http="httptools",
+        http=HttpProtocol,  # httptools, each response's writes sent together
         access_log=False,  # the service writes its own access lines (JSON, with request ids)
         log_level=arguments.log_level,
         timeout_keep_alive=settings.keep_alive_s,

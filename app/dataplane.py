@@ -25,7 +25,14 @@ from PIL import Image
 from app.contract import IMAGE_SIZE, Pixels, Probabilities
 from app.errors import ApiError
 from app.explain.explainer import check_explainable, explanations
-from app.images.decoding import ImageLimits, Opened, decode_cost, prepare_image, read_header
+from app.images.decoding import (
+    ImageLimits,
+    Opened,
+    decode_cost,
+    pixels_as_sent,
+    prepare_image,
+    read_header,
+)
 from app.images.normalize import (
     NormalizeMode,
     Prepared,
@@ -124,14 +131,15 @@ def quick_inputs(
     inputs = []
     for image in images:
         try:
-            strict = prepare_image(image, NormalizeMode.NEVER)
+            pixels = pixels_as_sent(image)
         except ApiError:
             # Refused as sent, yet normalising may still find ink (say, black strokes on a
             # transparent canvas, which the strict contract composites on black).
             return None
-        if not looks_like_mnist(strict.pixels):
+        if not looks_like_mnist(pixels):
             return None
-        inputs.append(strict)  # what normalize=auto gives a 28x28 image that looks like MNIST
+        # What normalize=auto gives a 28x28 image that looks like MNIST (which has ink).
+        inputs.append(Prepared(pixels=pixels, normalized=False))
     return inputs
 
 

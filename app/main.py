@@ -10,12 +10,14 @@ model cannot be served at start-up, the server logs one line saying why and exit
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi_offline import FastAPIOffline
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
 
 from app.config import Settings, settings_from_environment
 from app.observability import routes as metrics_routes
@@ -26,6 +28,7 @@ from app.observability.middleware import RequestContextMiddleware, StartupFailur
 from app.protocols.native import health, models, predict
 from app.protocols.native.cors import CORSMiddleware
 from app.protocols.native.errors import install_error_handlers
+from app.protocols.prediction_path import PredictionPath
 from app.protocols.tfserving import routes as tfserving
 from app.protocols.v2 import infer as v2_infer
 from app.protocols.v2 import models as v2_models
@@ -143,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.admission.bodies.on_idle = app.state.admission.decoding.on_idle = trimmer
     app.state.drain = Drain()  # started by python -m app on SIGTERM
     install_error_handlers(app)
+    hot_routes = (*predict.router.routes, *v2_infer.router.routes, *tfserving.predict_router.routes)
     _include_first(app, tfserving.predict_router)
     _include_first(app, v2_infer.router)
     _include_first(app, predict.router)
@@ -178,7 +182,43 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(StartupFailureMiddleware)
+    app.state.prediction_path = True  # tests turn it off to compare with the stack alone
+    _serve_predictions_first(app, hot_routes)
     return app
+
+
+def _serve_predictions_first(app: FastAPI, routes: Sequence[BaseRoute]) -> None:
+    """Put the prediction path (:mod:`app.protocols.prediction_path`) in front of the stack.
+
+    In front of FastAPI's own outer layers too (server errors, telemetry, a body limit), which
+    have nothing to do for it: the path renders every exception, and the app turns FastAPI's
+    telemetry off and sets no app-wide body limit. It does the work of exactly the service's
+    own middleware, so with any other (CORS, or one added later) predictions take the stack.
+    """
+    build = app.build_middleware_stack
+    standard: list[object] = [
+        StartupFailureMiddleware,
+        RequestContextMiddleware,
+        MetricsMiddleware,
+        TrafficGuard,
+    ]
+
+    def build_middleware_stack() -> ASGIApp:
+        stack = build()
+        used: list[object] = [middleware.cls for middleware in app.user_middleware]
+        if used != standard or app.max_body_size is not None or not app.state.prediction_path:
+            return stack
+        return PredictionPath(  # the settings create_app gave the middleware
+            stack,
+            service=app,
+            routes=routes,
+            metrics=app.state.metrics,
+            budget=app.state.admission.bodies,
+            body_timeout=app.state.settings.body_timeout_s,
+            drain=app.state.drain,
+        )
+
+    app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
 
 
 def _document_limits(app: FastAPI, settings: Settings) -> None:

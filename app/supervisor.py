@@ -20,6 +20,7 @@ from gunicorn.errors import HaltServer
 from prometheus_client.multiprocess import mark_process_dead
 from uvicorn_worker import UvicornWorker
 
+from app.traffic.coalescing import HttpProtocol
 from app.traffic.drain import DrainingServer
 from app.workers import shared_dir
 
@@ -27,7 +28,8 @@ from app.workers import shared_dir
 class Worker(UvicornWorker):
     """uvicorn's server in a gunicorn worker, on uvloop and httptools like a single process."""
 
-    CONFIG_KWARGS = {"loop": "uvloop", "http": "httptools"}  # noqa: RUF012 - gunicorn's name
+    # httptools, each response's writes sent together (app.traffic.coalescing).
+    CONFIG_KWARGS = {"loop": "uvloop", "http": HttpProtocol}  # noqa: RUF012 - gunicorn's name
 
     def load_wsgi(self) -> None:
         super().load_wsgi()

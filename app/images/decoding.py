@@ -43,6 +43,7 @@ from app.images.normalize import (
     Prepared,
     WrongSizeError,
     prepare,
+    strict_pixels,
 )
 
 ACCEPTED_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP")
@@ -284,17 +285,7 @@ def _check_limits(size: tuple[int, int], limits: ImageLimits) -> None:
 
 def prepare_image(opened: Opened, mode: NormalizeMode) -> Prepared:
     """Decode an image whose header was read and bring it into the model's input form."""
-    image: Image.Image | Pixels
-    if isinstance(opened, GreyPng):
-        pixels = _decode_grey_png(opened)
-        image = pixels if pixels is not None else load_image(_open_with_pillow(opened.data))
-    else:
-        draft = _grey_draft(opened)
-        if draft is not None:
-            if mode is NormalizeMode.NEVER:  # larger than the working size: never 28x28
-                raise _wrong_size(WrongSizeError(opened.size, (IMAGE_SIZE, IMAGE_SIZE)))
-            opened.draft("L", draft[0])
-        image = load_image(opened)
+    image = _decode(opened, mode)
     try:
         return prepare(image, mode)
     except WrongSizeError as exc:
@@ -303,6 +294,27 @@ def prepare_image(opened: Opened, mode: NormalizeMode) -> Prepared:
         raise NoInkError(str(exc)) from exc
     except UnsupportedModeError as exc:
         raise UnsupportedImageModeError(str(exc)) from exc
+
+
+def pixels_as_sent(opened: Opened) -> Pixels:
+    """A 28x28 image's grey levels as ``normalize=never`` reads them, before its ink check."""
+    image = _decode(opened, NormalizeMode.NEVER)
+    try:
+        return strict_pixels(image)
+    except UnsupportedModeError as exc:
+        raise UnsupportedImageModeError(str(exc)) from exc
+
+
+def _decode(opened: Opened, mode: NormalizeMode) -> Image.Image | Pixels:
+    if isinstance(opened, GreyPng):
+        pixels = _decode_grey_png(opened)
+        return pixels if pixels is not None else load_image(_open_with_pillow(opened.data))
+    draft = _grey_draft(opened)
+    if draft is not None:
+        if mode is NormalizeMode.NEVER:  # larger than the working size: never 28x28
+            raise _wrong_size(WrongSizeError(opened.size, (IMAGE_SIZE, IMAGE_SIZE)))
+        opened.draft("L", draft[0])
+    return load_image(opened)
 
 
 def _wrong_size(exc: WrongSizeError) -> WrongImageSizeError:

@@ -12,6 +12,7 @@ counted.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import threading
@@ -49,7 +50,7 @@ class JsonFormatter(logging.Formatter):
 def json_line(created: float, level: str, logger: str, message: str, extra: dict[str, Any]) -> str:
     """One log line as :class:`JsonFormatter` writes it, from its parts."""
     entry: dict[str, Any] = {
-        "time": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+        "time": iso_time(created),
         "level": level,
         "logger": logger,
         "message": message,
@@ -61,6 +62,30 @@ def json_line(created: float, level: str, logger: str, message: str, extra: dict
         entry["worker"] = _worker
     entry.update(extra)
     return orjson.dumps(entry, default=str).decode()
+
+
+# The date and time to the second of the last line, which the next lines mostly share.
+_second: tuple[int, str] = (-1, "")
+
+
+def iso_time(created: float) -> str:
+    """``datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")``, ~4x cheaper.
+
+    Rounded to the microsecond as ``datetime`` does, then cut to the millisecond; only the
+    milliseconds are formatted for each line, the rest once a second.
+    """
+    global _second
+    fraction, whole = math.modf(created)
+    seconds, micros = int(whole), round(fraction * 1e6)
+    if micros >= 1_000_000:
+        seconds, micros = seconds + 1, micros - 1_000_000
+    elif micros < 0:
+        seconds, micros = seconds - 1, micros + 1_000_000
+    cached = _second
+    if cached[0] != seconds:
+        text = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")[:-6]
+        _second = cached = (seconds, text)
+    return f"{cached[1]}.{micros // 1000:03d}+00:00"
 
 
 def sole_handler(logger: logging.Logger, level: int) -> BufferedStderrHandler | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.observability.context import REQUEST_ID_HEADER, choose_request_id, request_id_var
@@ -36,8 +37,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(_HEADER)
-        request_id = choose_request_id(incoming.decode("latin-1") if incoming else None)
+        request_id = request_id_of(scope)
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
@@ -48,22 +48,43 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != _HEADER]
-                headers.append((_HEADER, request_id.encode("latin-1")))
-                message = {**message, "headers": headers}
+                message = with_request_id(message, request_id)
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            error_logger.exception("unhandled error", extra={"path": scope["path"]})
+            response = internal_error(scope)
             if not response_started:
-                response = error_response(500, "internal_error", "the server failed; see its log")
                 await response(scope, receive, send_with_id)
         finally:
-            if access_logger.isEnabledFor(logging.INFO):
-                _log_access(scope, status, time.perf_counter() - started)
+            log_access(scope, status, started)
             request_id_var.reset(token)
+
+
+def request_id_of(scope: Scope) -> str:
+    """The request's id: the client's ``X-Request-ID`` when it is sane, else a fresh one."""
+    incoming = dict(scope["headers"]).get(_HEADER)
+    return choose_request_id(incoming.decode("latin-1") if incoming else None)
+
+
+def with_request_id(message: Message, request_id: str) -> Message:
+    """A response start with the request id as its (one) ``X-Request-ID`` header, added last."""
+    headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != _HEADER]
+    headers.append((_HEADER, request_id.encode("latin-1")))
+    return {**message, "headers": headers}
+
+
+def internal_error(scope: Scope) -> Response:
+    """Log the exception being handled; the 500 a client gets for it, without its details."""
+    error_logger.exception("unhandled error", extra={"path": scope["path"]})
+    return error_response(500, "internal_error", "the server failed; see its log")
+
+
+def log_access(scope: Scope, status: int, started: float) -> None:
+    """The request's access line, if access lines are on (``started``: its perf_counter)."""
+    if access_logger.isEnabledFor(logging.INFO):
+        _log_access(scope, status, time.perf_counter() - started)
 
 
 def _log_access(scope: Scope, status: int, seconds: float) -> None:

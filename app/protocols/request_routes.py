@@ -25,7 +25,9 @@ class RequestOnlyRoute(APIRoute):
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, endpoint, **kwargs)
-        if self.max_body_size is None:  # a route-level body limit keeps FastAPI's wrapping
+        # Whether the route's app is the bare call (a route-level body limit keeps FastAPI's).
+        self.bare = self.max_body_size is None
+        if self.bare:
             self.app = _request_response(self.get_route_handler())
 
     def get_route_handler(self) -> Handler:

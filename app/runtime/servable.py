@@ -202,7 +202,7 @@ def rescale(probabilities: Probabilities, temperature: float) -> Probabilities:
     row never sums to zero in float32; the power form is ~4x cheaper than log, exp and a max.
     """
     scaled = probabilities ** np.float32(1.0 / temperature)
-    scaled /= scaled.sum(axis=1, keepdims=True)
+    scaled /= np.add.reduce(scaled, axis=1, keepdims=True)  # sum()'s own reduction, called direct
     return scaled
 
 

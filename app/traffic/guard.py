@@ -200,19 +200,27 @@ class TrafficGuard:
             await self.app(scope, receive, send)
             return
         if scope["method"] not in BODY_METHODS:
-            await self.app(scope, receive, _closing(send, None) if self.drain.active else send)
+            await self.app(scope, receive, closing(send, None) if self.drain.active else send)
             return
-        body = _Body(
+        body = self.open_body(scope, receive)
+        try:
+            await self.app(scope, body, closing(send, body) if self.drain.active else send)
+        finally:
+            self.close_body(body)
+
+    def open_body(self, scope: Scope, receive: Receive) -> _Body:
+        """The request's ``receive``, guarded: admitted, with a deadline, once the app reads."""
+        return _Body(
             receive, self.budget, self.deadlines, _declared_length(scope), self.body_timeout
         )
-        try:
-            await self.app(scope, body, _closing(send, body) if self.drain.active else send)
-        finally:
-            body.stop()
-            self.budget.give(body.taken)
+
+    def close_body(self, body: _Body) -> None:
+        """The request is over: its deadline goes, its share of the budget comes back."""
+        body.stop()
+        self.budget.give(body.taken)
 
 
-def _closing(send: Send, body: _Body | None) -> Send:
+def closing(send: Send, body: _Body | None) -> Send:
     """``send`` adding ``Connection: close`` to the response (the server is draining)."""
 
     async def send_closing(message: Message) -> None:

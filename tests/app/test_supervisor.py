@@ -7,13 +7,14 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.errors import HaltServer
 
 from app.supervisor import Supervisor, Worker
+from app.traffic.coalescing import HttpProtocol
 
 
 def test_the_configuration_is_the_services() -> None:
     supervisor = Supervisor({"bind": "127.0.0.1:8123", "workers": 3})
     config = supervisor.cfg
     assert config.worker_class is Worker
-    assert Worker.CONFIG_KWARGS == {"loop": "uvloop", "http": "httptools"}
+    assert {"loop": "uvloop", "http": HttpProtocol} == Worker.CONFIG_KWARGS
     assert (config.workers, config.bind) == (3, ["127.0.0.1:8123"])
     assert config.preload_app is False  # each worker creates its metrics after the fork
     assert config.control_socket_disable is True

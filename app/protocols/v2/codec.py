@@ -226,6 +226,10 @@ def _from_json(name: str, datatype: str, data: Any, count: int) -> npt.NDArray[A
                 f"input {name!r}: {len(flat)} BYTES elements for a shape of {count} elements"
             )
         return [_decode_b64(name, element) for element in flat]
+    if datatype == "UINT8" and data and type(data[0]) is int:
+        pixels = _flat_uint8(data)
+        if pixels is not None and pixels.size == count:
+            return pixels
     try:
         array = np.asarray(data)
     except ValueError as exc:  # ragged nesting
@@ -244,6 +248,21 @@ def _from_json(name: str, datatype: str, data: Any, count: int) -> npt.NDArray[A
         if array.min() < info.min or array.max() > info.max:
             raise ProtocolError(f"input {name!r}: values outside the range of {datatype}")
     return array.reshape(-1).astype(dtype, copy=False)
+
+
+def _flat_uint8(data: list[Any]) -> npt.NDArray[np.uint8] | None:
+    """A flat list of integers 0-255 as uint8, or None for anything else (the general path's).
+
+    An image's pixels are the commonest numeric tensor: ``bytearray`` converts and range-checks
+    them in one C loop (~2 µs for 784) where ``np.asarray`` and the range check take ~17 µs. It
+    refuses what the general path would refuse or word differently (nested lists, floats,
+    strings, values out of range) with an exception. Booleans pass as 0 and 1, as they do in
+    ``np.asarray`` when the list starts with an integer, the only case the caller sends here.
+    """
+    try:
+        return np.frombuffer(bytearray(data), dtype=np.uint8)
+    except (TypeError, ValueError):
+        return None
 
 
 # numpy kinds JSON numbers may take for each datatype: no floats for integers, no bools for numbers.

@@ -40,6 +40,8 @@ OUTPUTS = (OUTPUT, DIGIT)
 LABELS = [str(digit) for digit in range(10)]
 
 router = APIRouter(tags=["open inference protocol v2"], route_class=StandardRoute)
+# What a request naming no outputs gets (most do): built once, only ever read.
+_EVERY_OUTPUT_IN_JSON = [RequestedOutput(name, binary=False) for name in OUTPUTS]
 
 
 async def _infer(request: Request, name: str, version: int | None) -> Response:
@@ -109,7 +111,7 @@ def _options(parsed: InferRequest, default: InferOptions) -> InferOptions:
 def _requested(requested: list[RequestedOutput] | None) -> list[RequestedOutput]:
     """The outputs to answer, each checked against the model's."""
     if requested is None:
-        return [RequestedOutput(name, binary=False) for name in OUTPUTS]
+        return _EVERY_OUTPUT_IN_JSON
     if requested[0].name == "*":  # binary_data_output without a list
         return [RequestedOutput(name, binary=True) for name in OUTPUTS]
     for output in requested:

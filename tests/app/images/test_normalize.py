@@ -11,6 +11,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from app.images.normalize import (
+    MNIST_FORM_HAS_INK,
     BlankImageError,
     NormalizeMode,
     WrongSizeError,
@@ -261,6 +262,21 @@ def test_looks_like_mnist() -> None:
     assert not looks_like_mnist(255 - digit)
     assert not looks_like_mnist(np.pad(digit, 1))
     assert not looks_like_mnist(np.zeros((28, 28), np.uint8))
+
+
+def test_an_image_that_looks_like_mnist_passes_the_ink_check() -> None:
+    # The fast path for such images skips the check (app.dataplane.quick_inputs).
+    assert MNIST_FORM_HAS_INK
+    rng = np.random.default_rng(16)
+    looking = 0
+    for _ in range(2000):
+        low, high = sorted(int(v) for v in rng.integers(0, 256, size=2))
+        pixels = rng.integers(low, high + 1, size=(28, 28)).astype(np.uint8)
+        pixels[2:-2, 2:-2] = np.maximum(pixels[2:-2, 2:-2], rng.integers(0, 256, dtype=np.uint8))
+        if looks_like_mnist(pixels):
+            looking += 1
+            assert prepare(pixels, NormalizeMode.NEVER).pixels is pixels  # no BlankImageError
+    assert looking > 10
 
 
 def test_an_inverted_28x28_digit_is_normalised_in_auto_mode() -> None:

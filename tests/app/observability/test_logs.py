@@ -6,12 +6,20 @@ import io
 import json
 import logging
 import os
+import random
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
-from app.observability.logs import BufferedStderrHandler, JsonFormatter, json_line, sole_handler
+from app.observability.logs import (
+    BufferedStderrHandler,
+    JsonFormatter,
+    iso_time,
+    json_line,
+    sole_handler,
+)
 
 GUARD_SECONDS = 10  # only so that a broken flusher fails the test instead of hanging it
 
@@ -191,3 +199,14 @@ def test_records_go_through_logging_when_anything_else_would_see_them(tmp_path: 
         assert sole_handler(child, logging.INFO) is None
     finally:
         handler.close()
+
+
+def test_line_times_are_what_datetime_writes() -> None:
+    rng = random.Random(16)
+    moments = [rng.uniform(0, 4e9) for _ in range(20_000)]
+    # Around the rounding edges: microseconds rounding up into the next second or millisecond.
+    moments += [1_765_000_000 + fraction for fraction in (0.0, 0.0005, 0.0009995, 0.9999995, 0.999)]
+    moments += [int(m) + micros / 1e6 for m in moments[:500] for micros in (999, 1000, 999_999)]
+    for moment in moments:
+        expected = datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
+        assert iso_time(moment) == expected, moment

@@ -38,6 +38,25 @@ def test_json_numbers_become_an_array_of_the_datatype() -> None:
     assert parsed.outputs is None
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        [7, *range(256), *range(255, -1, -1), *[0] * 271],  # every value, as a flat list
+        [0, True, False, *[255] * 781],  # booleans after an integer count as 0 and 1
+    ],
+)
+def test_a_flat_uint8_list_gives_the_same_array_as_nested_data(data: list[Any]) -> None:
+    flat = parse_request(request(images(data, [1, 28, 28])), None).inputs[0].data
+    nested_data = [data[row * 28 : row * 28 + 28] for row in range(28)]
+    nested = parse_request(request(images([nested_data], [1, 28, 28])), None).inputs[0].data
+    assert isinstance(flat, np.ndarray)
+    assert isinstance(nested, np.ndarray)
+    assert flat.dtype == nested.dtype == np.uint8
+    np.testing.assert_array_equal(flat, nested)
+    np.testing.assert_array_equal(flat, np.array(data, dtype=np.int64))
+    flat[0] = 1  # writable, like every array the codec returns
+
+
 def test_binary_numbers_are_read_from_after_the_json_header() -> None:
     values = np.linspace(0, 1, 784, dtype=np.float32)
     header = {"inputs": [images(None, [1, 784], "FP32", parameters={"binary_data_size": 3136})]}
@@ -101,6 +120,11 @@ def _one(datatype: str = "UINT8", **changes: Any) -> dict[str, Any]:
         (request(_one(data=[True] * 784)), None, "does not hold UINT8"),
         (request(_one(data=[0.5] * 784)), None, "does not hold UINT8"),
         (request(_one(data=[256] * 784)), None, "outside the range of UINT8"),
+        (request(_one(data=[0, -1, *[0] * 782])), None, "outside the range of UINT8"),
+        (request(_one(data=[0, 0.5, *[0] * 782])), None, "does not hold UINT8"),
+        (request(_one(data=[0, "1", *[0] * 782])), None, "does not hold UINT8"),
+        (request(_one(data=[0] * 783)), None, "has 783 elements, the shape needs 784"),
+        (request(_one(data=[0, [0], *[0] * 782])), None, "not a regular array"),
         (request(_one(data="AAAA")), None, "'data' must be a list"),
         (request({"name": "images", "shape": [1], "datatype": "UINT8"}), None, "neither 'data'"),
         (request(_one(), id=7), None, "'id' must be a string"),
