@@ -17,8 +17,9 @@ import orjson
 from fastapi import APIRouter, Request, Response
 
 from app import errors
+from app.batch import InferOptions
 from app.config import Settings
-from app.dataplane import InferOptions, infer
+from app.dataplane import infer
 from app.images.decoding import ImageLimits
 from app.protocols.native.error_docs import error_responses
 from app.protocols.native.options import DEFAULT_OPTIONS, PredictOptions, query_parameters

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from app.dataplane import Upload
+from app.batch import Upload
 from app.errors import (
     BadRequestError,
     BodyTooLargeError,

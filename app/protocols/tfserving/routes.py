@@ -13,8 +13,9 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request, Response
 
+from app.batch import Upload
 from app.contract import SERVING_SIGNATURE
-from app.dataplane import Upload, infer_files, infer_pixels
+from app.dataplane import infer_files, infer_pixels
 from app.errors import UnknownVersionError
 from app.protocols.native.predict import PredictLimits, path_version
 from app.protocols.native.uploads import read_body

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, Request, Response
 
+from app.batch import InferOptions, Upload
 from app.contract import INPUT, OUTPUT, Probabilities
-from app.dataplane import InferOptions, Upload, infer_files, infer_pixels
+from app.dataplane import infer_files, infer_pixels
 from app.images.normalize import NormalizeMode
 from app.protocols.native.predict import PredictLimits, path_version
 from app.protocols.native.uploads import read_body

@@ -265,7 +265,7 @@ def test_looks_like_mnist() -> None:
 
 
 def test_an_image_that_looks_like_mnist_passes_the_ink_check() -> None:
-    # The fast path for such images skips the check (app.dataplane.quick_inputs).
+    # The fast path for such images skips the check (app.batch.quick_inputs).
     assert MNIST_FORM_HAS_INK
     rng = np.random.default_rng(16)
     looking = 0

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+import app.batch
 import app.dataplane
 from tests.app.conftest import serving
 from tests.app.samples import digit_pixels, png
@@ -55,7 +56,7 @@ async def test_decoding_and_inference_of_larger_uploads_run_off_the_event_loop(
 ) -> None:
     # Uploads above inline_work_max_bytes go to a worker thread; 0 sends every upload there.
     entered, release = threading.Event(), threading.Event()
-    real: Callable[..., Any] = app.dataplane.predict_uploads
+    real: Callable[..., Any] = app.batch.predict_uploads
 
     def blocking_predict(*args: Any, **kwargs: Any) -> Any:
         entered.set()
@@ -64,6 +65,7 @@ async def test_decoding_and_inference_of_larger_uploads_run_off_the_event_loop(
             raise AssertionError("predict_uploads blocked the event loop")
         return real(*args, **kwargs)
 
+    # The data plane calls it by the name it imported.
     monkeypatch.setattr(app.dataplane, "predict_uploads", blocking_predict)
     async with serving(make_app(inline_work_max_bytes=0)) as client:
         with anyio.fail_after(DEADLOCK_GUARD_SECONDS * 2):
