@@ -40,26 +40,36 @@ class RequestContextMiddleware:
         request_id = request_id_of(scope)
         token = request_id_var.set(request_id)
         started = time.perf_counter()
-        status = 500
-        response_started = False
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status, response_started
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                response_started = True
-                message = with_request_id(message, request_id)
-            await send(message)
-
+        response = ResponseWatch(send, request_id)
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, response)
         except Exception:
-            response = internal_error(scope)
-            if not response_started:
-                await response(scope, receive, send_with_id)
+            error = internal_error(scope)
+            if not response.started:
+                await error(scope, receive, response)
         finally:
-            log_access(scope, status, started)
+            log_access(scope, response.status, started)
             request_id_var.reset(token)
+
+
+class ResponseWatch:
+    """The ``send`` a request's app gets: adds the request id to the response's start and notes
+    its status, for the metrics and the access line (500 while no response has started)."""
+
+    __slots__ = ("request_id", "send", "started", "status")
+
+    def __init__(self, send: Send, request_id: str) -> None:
+        self.send = send
+        self.request_id = request_id
+        self.status = 500
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.started = True
+            message = with_request_id(message, self.request_id)
+        await self.send(message)
 
 
 def request_id_of(scope: Scope) -> str:

@@ -24,15 +24,15 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.observability.context import request_id_var
 from app.observability.metrics import Metrics
 from app.observability.middleware import (
+    ResponseWatch,
     internal_error,
     log_access,
     request_id_of,
-    with_request_id,
 )
 from app.protocols.request_routes import RequestOnlyRoute
 from app.traffic.admission import ByteBudget
@@ -102,35 +102,25 @@ class PredictionPath:
         request_id = request_id_of(scope)
         token = request_id_var.set(request_id)
         started = time.perf_counter()
-        status = 500  # what the metrics and the access line say if no response starts
-        response_started = False
-
-        async def respond(message: Message) -> None:
-            nonlocal status, response_started
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                response_started = True
-                message = with_request_id(message, request_id)
-            await send(message)
-
+        response = ResponseWatch(send, request_id)
         body = self.guard.open_body(scope, receive)
-        downstream = closing(respond, body) if self.guard.drain.active else respond
+        downstream = closing(response, body) if self.guard.drain.active else response
         try:
             try:
                 try:
                     await route.app(scope, body, downstream)
                 except Exception as exc:
-                    await self._handle(exc, response_started, scope, body, downstream)
+                    await self._handle(exc, response.started, scope, body, downstream)
             finally:
                 self.guard.close_body(body)
                 elapsed = time.perf_counter() - started
-                self.metrics.observe_request(scope["method"], route.path, status, elapsed)
+                self.metrics.observe_request(scope["method"], route.path, response.status, elapsed)
         except Exception:
-            response = internal_error(scope)
-            if not response_started:
-                await response(scope, receive, respond)
+            error = internal_error(scope)
+            if not response.started:
+                await error(scope, receive, response)
         finally:
-            log_access(scope, status, started)
+            log_access(scope, response.status, started)
             request_id_var.reset(token)
 
     async def _handle(
