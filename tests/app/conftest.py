@@ -6,8 +6,10 @@ training package's own model class, exactly as training exports the real one.
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from fastapi import FastAPI
 
 from app.config import Settings
 from app.main import create_app
+from app.observability.logs import JsonFormatter
 from app.runtime.cache import CompileCache
 from app.runtime.loader import LoadRequest, ModelLoader
 from app.runtime.servable import Servable
@@ -164,3 +167,15 @@ def saved_model_reference(model_dir: Path) -> SavedModelReference:
         return np.asarray(outputs["probabilities"]), np.asarray(outputs["digit"])
 
     return answers
+
+
+@pytest.fixture
+def access_log() -> Iterator[io.StringIO]:
+    """The JSON lines the access logger writes while the test runs."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("app.access")
+    logger.addHandler(handler)
+    yield stream
+    logger.removeHandler(handler)

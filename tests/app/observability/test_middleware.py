@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.observability.logs import JsonFormatter
 from tests.app.conftest import serving
 from tests.app.errors_shape import assert_error
 
@@ -22,18 +20,6 @@ pytestmark = pytest.mark.anyio
 def client_for(app: FastAPI) -> AbstractAsyncContextManager[httpx.AsyncClient]:
     """A client for ``app`` with its repository loaded."""
     return serving(app)
-
-
-@pytest.fixture
-def access_log() -> Iterator[io.StringIO]:
-    """The JSON lines the access logger writes while the test runs."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("app.access")
-    logger.addHandler(handler)
-    yield stream
-    logger.removeHandler(handler)
 
 
 async def test_every_response_has_a_fresh_request_id(client: httpx.AsyncClient) -> None:

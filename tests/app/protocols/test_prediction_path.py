@@ -6,7 +6,7 @@ import base64
 import io
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -15,7 +15,6 @@ from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
 from app import dataplane
-from app.observability.logs import JsonFormatter
 from app.observability.middleware import RequestContextMiddleware
 from app.protocols.prediction_path import PredictionPath
 from tests.app.conftest import MODEL_NAME, serving
@@ -46,17 +45,6 @@ REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
     ("GET", "/predict", {}),
     ("GET", "/health/live", {}),
 ]
-
-
-@pytest.fixture
-def access_log() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("app.access")
-    logger.addHandler(handler)
-    yield stream
-    logger.removeHandler(handler)
 
 
 def without_path(app: FastAPI) -> FastAPI:
